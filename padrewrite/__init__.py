@@ -1,0 +1,32 @@
+"""padrewrite: turn 'same'/'causal' convolutions into explicit reflect, replicate,
+symmetric, circular or constant padding, exactly, and export the result to ONNX.
+
+Importing the package is light; the Keras parts load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "rewrite_model": "padrewrite.rewrite",
+    "export_onnx": "padrewrite.onnx_export",
+    "check_parity": "padrewrite.parity",
+}
+_LAYER_NAMES = [
+    f"{prefix}Padding{rank}D"
+    for rank in (1, 2, 3)
+    for prefix in ("", "Same", "Constant", "Reflection", "Replication", "Symmetric", "Circular")
+]
+
+__all__ = ["__version__", *_LAZY, *_LAYER_NAMES]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _LAYER_NAMES:
+        return getattr(importlib.import_module("padrewrite.layers"), name)
+    raise AttributeError(f"module 'padrewrite' has no attribute {name!r}")

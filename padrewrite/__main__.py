@@ -1,0 +1,3 @@
+from padrewrite.cli import main
+
+main()

@@ -1,0 +1,402 @@
+"""Keras padding layers for every mode: constant, reflect, replicate, symmetric, circular.
+
+`Padding{1,2,3}D` pad fixed amounts per spatial axis; `SamePadding{1,2,3}D`
+compute TensorFlow's 'same' amounts from the run-time shape (for strided
+convolutions whose input size is unknown before run time). The named classes
+(`ReflectionPadding2D`, ...) fix the mode. numpy.pad is the reference for every
+mode (see `padrewrite.modes.NUMPY_NAMES`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+
+import keras
+from keras import ops
+
+from padrewrite.arithmetic import normalize_padding, same_pads
+from padrewrite.modes import limit_phrase, max_pad, normalize_mode
+
+__all__ = [
+    "Padding1D",
+    "Padding2D",
+    "Padding3D",
+    "SamePadding1D",
+    "SamePadding2D",
+    "SamePadding3D",
+]
+
+_PACKAGE = "padrewrite"
+_register = keras.saving.register_keras_serializable(package=_PACKAGE)
+
+# Modes that TensorFlow cannot express as one op. While exporting to ONNX they
+# are traced as a MirrorPad named `padrewrite_<mode>`, which the ONNX pass
+# `padrewrite.onnx_passes` turns into the native (or sliced) equivalent.
+_PLACEHOLDER_MODES = ("replicate", "symmetric", "circular")
+_placeholder_pads = contextvars.ContextVar("padrewrite_placeholder_pads", default=False)
+
+
+@contextlib.contextmanager
+def onnx_placeholder_pads():
+    """Trace replicate/symmetric/circular pads as marked MirrorPad ops (export only)."""
+    token = _placeholder_pads.set(True)
+    try:
+        yield
+    finally:
+        _placeholder_pads.reset(token)
+
+
+def placeholder_op_name(mode: str) -> str:
+    """Name given to the TensorFlow op standing in for `mode` during export."""
+    return f"padrewrite_{mode}"
+
+
+def _take(x, axis, start=None, stop=None):
+    return x[(slice(None),) * axis + (slice(start, stop),)]
+
+
+def _pad_axis(x, axis, before, after, mode):
+    """Pad one axis by slicing and concatenation (replicate and circular)."""
+    parts = []
+    if not (isinstance(before, int) and before == 0):
+        if mode == "replicate":
+            parts.append(ops.repeat(_take(x, axis, 0, 1), before, axis=axis))
+        else:
+            size = ops.shape(x)[axis]
+            parts.append(_take(x, axis, size - before, None))
+    parts.append(x)
+    if not (isinstance(after, int) and after == 0):
+        if mode == "replicate":
+            parts.append(ops.repeat(_take(x, axis, -1, None), after, axis=axis))
+        else:
+            parts.append(_take(x, axis, 0, after))
+    if len(parts) == 1:
+        return x
+    return ops.concatenate(parts, axis=axis)
+
+
+def pad_tensor(x, axes, pads, mode, constant_value=0.0):
+    """Pad `x` on `axes` by `pads` (one `(before, after)` per axis) in `mode`.
+
+    Pads may be Python ints or scalar integer tensors (run-time amounts).
+    """
+    if _placeholder_pads.get() and mode in _PLACEHOLDER_MODES:
+        import tensorflow as tf
+
+        return tf.pad(
+            x,
+            _full_width(x, axes, pads),
+            mode="REFLECT",
+            name=placeholder_op_name(mode),
+        )
+    if mode == "constant":
+        value = ops.cast(constant_value, x.dtype)
+        return ops.pad(x, _full_width(x, axes, pads), constant_values=value)
+    if mode in ("reflect", "symmetric"):
+        return ops.pad(x, _full_width(x, axes, pads), mode=mode)
+    for axis, (before, after) in zip(axes, pads):
+        x = _pad_axis(x, axis, before, after, mode)
+    return x
+
+
+def _full_width(x, axes, pads):
+    width = [[0, 0] for _ in range(len(x.shape))]
+    for axis, (before, after) in zip(axes, pads):
+        width[axis] = [before, after]
+    if any(not isinstance(v, int) for pair in width for v in pair):
+        return ops.stack(
+            [ops.stack([ops.cast(v, "int32") for v in pair]) for pair in width]
+        )
+    return width
+
+
+class _BasePadding(keras.layers.Layer):
+    """Shared machinery: mode, constant value, data format, validation, call."""
+
+    rank: int = 0
+
+    def __init__(self, mode="constant", constant_value=0.0, data_format=None, **kwargs):
+        # Padding only moves values: keep the input's dtype (no autocast).
+        kwargs["autocast"] = False
+        super().__init__(**kwargs)
+        self.mode = normalize_mode(mode)
+        if self.mode != "constant" and constant_value not in (0, 0.0, None):
+            raise ValueError(
+                f"`constant_value` is only used with mode='constant'. "
+                f"Received: mode={self.mode!r}, constant_value={constant_value!r}"
+            )
+        self.constant_value = float(constant_value or 0.0)
+        self.data_format = _standardize_data_format(data_format)
+        self.input_spec = keras.layers.InputSpec(ndim=self.rank + 2)
+
+    def _spatial_axes(self):
+        first = 2 if self.data_format == "channels_first" else 1
+        return tuple(range(first, first + self.rank))
+
+    def _static_pads(self, input_shape):
+        """`(before, after)` per spatial axis, `None` where only known at run time."""
+        raise NotImplementedError
+
+    def _runtime_pads(self, inputs):
+        raise NotImplementedError
+
+    def _check_pads(self, input_shape):
+        if self.mode == "constant":
+            return
+        for index, (axis, pair) in enumerate(
+            zip(self._spatial_axes(), self._static_pads(input_shape))
+        ):
+            size = input_shape[axis]
+            if size is None or pair is None:
+                continue
+            limit = max_pad(self.mode, size)
+            if limit is not None and max(pair) > limit:
+                raise ValueError(
+                    f"Layer '{self.name}': {self.mode} padding must be "
+                    f"{limit_phrase(self.mode)} on every side; spatial axis "
+                    f"{index} (tensor axis {axis}) has size {size} and pads "
+                    f"{pair}. Use a smaller pad, a larger input or mode="
+                    f"'replicate'/'constant'. Received: padding={pair}, size={size}"
+                )
+
+    def build(self, input_shape):
+        self._check_pads(input_shape)
+
+    def compute_output_shape(self, input_shape):
+        output_shape = list(input_shape)
+        for axis, pair in zip(self._spatial_axes(), self._static_pads(input_shape)):
+            if output_shape[axis] is not None:
+                output_shape[axis] = (
+                    None if pair is None else output_shape[axis] + sum(pair)
+                )
+        return tuple(output_shape)
+
+    def call(self, inputs):
+        static_shape = tuple(inputs.shape)
+        if any(d is not None for d in static_shape):
+            self._check_pads(static_shape)
+        return pad_tensor(
+            inputs,
+            self._spatial_axes(),
+            self._runtime_pads(inputs),
+            self.mode,
+            self.constant_value,
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("autocast", None)
+        config.update(
+            {
+                "mode": self.mode,
+                "constant_value": self.constant_value,
+                "data_format": self.data_format,
+            }
+        )
+        return config
+
+
+class _Padding(_BasePadding):
+    """Pads fixed amounts on each spatial axis.
+
+    Args:
+        padding: int, one int per spatial axis, or one `(before, after)` pair
+            per spatial axis (as Keras `ZeroPadding{1,2,3}D`).
+        mode: "constant", "reflect", "replicate", "symmetric" or "circular"
+            (aliases: "zero", "edge", "wrap").
+        constant_value: the fill value in constant mode.
+        data_format: "channels_last" or "channels_first".
+    """
+
+    def __init__(
+        self, padding=1, mode="constant", constant_value=0.0, data_format=None, **kwargs
+    ):
+        super().__init__(
+            mode=mode, constant_value=constant_value, data_format=data_format, **kwargs
+        )
+        self.padding = normalize_padding(padding, self.rank)
+
+    def _static_pads(self, input_shape):
+        return self.padding
+
+    def _runtime_pads(self, inputs):
+        return self.padding
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding}
+
+
+class _SamePadding(_BasePadding):
+    """Pads like TensorFlow's `padding='same'` for a given kernel, computed per call.
+
+    Where an axis size is known the amounts are fixed; where it is `None` they
+    are computed from the run-time shape, so strided convolutions stay exact
+    for every input size.
+    """
+
+    def __init__(
+        self,
+        kernel_size,
+        strides=1,
+        dilation_rate=1,
+        mode="constant",
+        constant_value=0.0,
+        data_format=None,
+        **kwargs,
+    ):
+        super().__init__(
+            mode=mode, constant_value=constant_value, data_format=data_format, **kwargs
+        )
+        self.kernel_size = _positive_tuple(kernel_size, self.rank, "kernel_size")
+        self.strides = _positive_tuple(strides, self.rank, "strides")
+        self.dilation_rate = _positive_tuple(dilation_rate, self.rank, "dilation_rate")
+
+    def _static_pads(self, input_shape):
+        return tuple(
+            same_pads(input_shape[axis], k, s, d)
+            for axis, k, s, d in zip(
+                self._spatial_axes(), self.kernel_size, self.strides, self.dilation_rate
+            )
+        )
+
+    def _runtime_pads(self, inputs):
+        shape = ops.shape(inputs)
+        pads = []
+        for axis, k, s, d, static in zip(
+            self._spatial_axes(),
+            self.kernel_size,
+            self.strides,
+            self.dilation_rate,
+            self._static_pads(tuple(inputs.shape)),
+        ):
+            if static is not None:
+                pads.append(static)
+                continue
+            size = shape[axis]
+            output_size = (size + (s - 1)) // s
+            total = ops.maximum((output_size - 1) * s + (k - 1) * d + 1 - size, 0)
+            before = total // 2
+            pads.append((before, total - before))
+        return pads
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "dilation_rate": self.dilation_rate,
+        }
+
+
+def _standardize_data_format(data_format):
+    if data_format is None:
+        return keras.config.image_data_format()
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError(
+            "`data_format` must be 'channels_last' or 'channels_first'. "
+            f"Received: data_format={data_format!r}"
+        )
+    return data_format
+
+
+def _positive_tuple(value, rank, name):
+    values = tuple(value) if isinstance(value, (list, tuple)) else (value,) * rank
+    if len(values) != rank or any(
+        isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values
+    ):
+        raise ValueError(
+            f"`{name}` must be a positive int or a tuple of {rank} positive ints. "
+            f"Received: {name}={value!r}"
+        )
+    return values
+
+
+def _ranked(base, rank, name, doc):
+    cls = type(name, (base,), {"rank": rank, "__doc__": doc, "__module__": __name__})
+    return _register(cls)
+
+
+Padding1D = _ranked(_Padding, 1, "Padding1D", _Padding.__doc__)
+Padding2D = _ranked(_Padding, 2, "Padding2D", _Padding.__doc__)
+Padding3D = _ranked(_Padding, 3, "Padding3D", _Padding.__doc__)
+SamePadding1D = _ranked(_SamePadding, 1, "SamePadding1D", _SamePadding.__doc__)
+SamePadding2D = _ranked(_SamePadding, 2, "SamePadding2D", _SamePadding.__doc__)
+SamePadding3D = _ranked(_SamePadding, 3, "SamePadding3D", _SamePadding.__doc__)
+
+PADDING_CLASSES = {1: Padding1D, 2: Padding2D, 3: Padding3D}
+SAME_PADDING_CLASSES = {1: SamePadding1D, 2: SamePadding2D, 3: SamePadding3D}
+
+def _fixed_mode(base, mode, name):
+    if mode == "constant":
+
+        def __init__(self, padding=1, constant_value=0.0, data_format=None, **kwargs):
+            kwargs.pop("mode", None)
+            base.__init__(
+                self,
+                padding=padding,
+                mode=mode,
+                constant_value=constant_value,
+                data_format=data_format,
+                **kwargs,
+            )
+
+    else:
+
+        def __init__(self, padding=1, data_format=None, **kwargs):
+            kwargs.pop("mode", None)
+            kwargs.pop("constant_value", None)
+            base.__init__(
+                self, padding=padding, mode=mode, data_format=data_format, **kwargs
+            )
+
+    def get_config(self):
+        config = base.get_config(self)
+        config.pop("mode")
+        if mode != "constant":
+            config.pop("constant_value")
+        return config
+
+    doc = f"`{base.__name__}` with mode={mode!r} fixed.{base.__doc__.split(chr(10), 1)[1]}"
+    cls = type(
+        name,
+        (base,),
+        {"__init__": __init__, "get_config": get_config, "__doc__": doc, "__module__": __name__},
+    )
+    return _register(cls)
+
+
+# Named classes with a fixed mode, e.g. ReflectionPadding2D(padding=1).
+ConstantPadding1D = _fixed_mode(Padding1D, "constant", "ConstantPadding1D")
+ReflectionPadding1D = _fixed_mode(Padding1D, "reflect", "ReflectionPadding1D")
+ReplicationPadding1D = _fixed_mode(Padding1D, "replicate", "ReplicationPadding1D")
+SymmetricPadding1D = _fixed_mode(Padding1D, "symmetric", "SymmetricPadding1D")
+CircularPadding1D = _fixed_mode(Padding1D, "circular", "CircularPadding1D")
+ConstantPadding2D = _fixed_mode(Padding2D, "constant", "ConstantPadding2D")
+ReflectionPadding2D = _fixed_mode(Padding2D, "reflect", "ReflectionPadding2D")
+ReplicationPadding2D = _fixed_mode(Padding2D, "replicate", "ReplicationPadding2D")
+SymmetricPadding2D = _fixed_mode(Padding2D, "symmetric", "SymmetricPadding2D")
+CircularPadding2D = _fixed_mode(Padding2D, "circular", "CircularPadding2D")
+ConstantPadding3D = _fixed_mode(Padding3D, "constant", "ConstantPadding3D")
+ReflectionPadding3D = _fixed_mode(Padding3D, "reflect", "ReflectionPadding3D")
+ReplicationPadding3D = _fixed_mode(Padding3D, "replicate", "ReplicationPadding3D")
+SymmetricPadding3D = _fixed_mode(Padding3D, "symmetric", "SymmetricPadding3D")
+CircularPadding3D = _fixed_mode(Padding3D, "circular", "CircularPadding3D")
+
+__all__ += [
+    "ConstantPadding1D",
+    "ReflectionPadding1D",
+    "ReplicationPadding1D",
+    "SymmetricPadding1D",
+    "CircularPadding1D",
+    "ConstantPadding2D",
+    "ReflectionPadding2D",
+    "ReplicationPadding2D",
+    "SymmetricPadding2D",
+    "CircularPadding2D",
+    "ConstantPadding3D",
+    "ReflectionPadding3D",
+    "ReplicationPadding3D",
+    "SymmetricPadding3D",
+    "CircularPadding3D",
+]

@@ -1,0 +1,435 @@
+"""The rewrite engine: rebuild a Keras graph, applying the rules to every layer call.
+
+Functional and Sequential models are rebuilt node by node (nested models
+recursively, to any depth). Every layer gets a fresh copy (from its config)
+and its weights; a layer a rule rewrites is preceded by a padding layer per
+call, while its replacement stays shared between calls, as the original was.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, replace
+
+import keras
+
+from padrewrite.layers import PADDING_CLASSES, SAME_PADDING_CLASSES
+from padrewrite.modes import limit_phrase, max_pad, normalize_mode
+from padrewrite.report import (
+    REWRITTEN,
+    SKIPPED,
+    UNCHANGED,
+    LayerRecord,
+    RewriteReport,
+)
+from padrewrite.rules import RULE_NAMES, RULES, CallSite, Leave, Rewrite, Rule
+
+__all__ = ["RewriteError", "RewriteResult", "rewrite_model"]
+
+
+class RewriteError(ValueError):
+    """A model the engine cannot rewrite exactly; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class RewriteResult:
+    model: keras.Model
+    report: RewriteReport
+
+
+def rewrite_model(
+    model: keras.Model,
+    mode: str = "reflect",
+    constant_value: float = 0.0,
+    *,
+    include: tuple[str, ...] = (),
+    exclude: tuple[str, ...] = (),
+    rules: tuple[str, ...] = (),
+    skip_rules: tuple[str, ...] = (),
+) -> RewriteResult:
+    """Return a new model whose 'same'/'causal' layers pad explicitly in `mode`.
+
+    Args:
+        model: a Functional or Sequential Keras model (nested models allowed);
+            it is left untouched.
+        mode: "constant", "reflect", "replicate", "symmetric" or "circular"
+            (aliases "zero", "edge", "wrap").
+        constant_value: fill value in constant mode.
+        include: layer-name globs; when given, only matching layers are rewritten.
+        exclude: layer-name globs never rewritten.
+        rules: opt-in rules to enable (e.g. "zero-padding", "pooling-same").
+        skip_rules: rules to disable.
+
+    Globs match a layer's name or its path through nested models (`outer/conv1`).
+    """
+    mode = normalize_mode(mode)
+    if mode != "constant" and constant_value not in (0, 0.0, None):
+        raise ValueError(
+            "`constant_value` is only used with mode='constant'. "
+            f"Received: mode={mode!r}, constant_value={constant_value!r}"
+        )
+    for argument, names in (("rules", rules), ("skip_rules", skip_rules)):
+        unknown = [name for name in names if name not in RULE_NAMES]
+        if unknown:
+            raise ValueError(
+                f"`{argument}` must name known rules ({', '.join(RULE_NAMES)}). "
+                f"Received: {argument}={list(names)!r}"
+            )
+    _check_graph(model, model.name)
+    rewriter = _Rewriter(
+        mode=mode,
+        constant_value=float(constant_value or 0.0),
+        include=tuple(include),
+        exclude=tuple(exclude),
+        enabled_opt_in=frozenset(rules),
+        disabled=frozenset(skip_rules),
+        taken_names={layer.name for layer in _all_layers(model)},
+    )
+    new_model = rewriter.rebuild(model, prefix="")
+    for old, new in rewriter.weight_pairs:
+        new.set_weights(old.get_weights())
+    report = RewriteReport(
+        model_name=model.name,
+        mode=mode,
+        constant_value=rewriter.constant_value,
+        records=tuple(rewriter.records),
+    )
+    return RewriteResult(model=new_model, report=report)
+
+
+def _is_graph_model(layer) -> bool:
+    return isinstance(layer, (keras.Sequential, keras.src.models.Functional))
+
+
+def _check_graph(model, path):
+    if isinstance(model, keras.Sequential):
+        if getattr(model, "_functional", None) is None:
+            raise RewriteError(
+                f"Sequential model '{path}' is not built, so its layer shapes are "
+                "unknown; start it with keras.Input(shape=...) or call it on data "
+                "before rewriting."
+            )
+        return
+    if not isinstance(model, keras.src.models.Functional):
+        raise RewriteError(
+            f"Model '{path}' ({type(model).__name__}) is a subclassed model: its "
+            "call() is Python code, not a layer graph, so padding layers cannot be "
+            "inserted safely. Rebuild it as a Functional or Sequential model (same "
+            "layers and weights) and rewrite that."
+        )
+
+
+def _all_layers(model):
+    return [layer for layer in model._flatten_layers(include_self=False)]
+
+
+class _Rewriter:
+    """State of one rewrite: copies made so far, records, names in use."""
+
+    def __init__(
+        self, mode, constant_value, include, exclude, enabled_opt_in, disabled, taken_names
+    ):
+        self.mode = mode
+        self.constant_value = constant_value
+        self.include = include
+        self.exclude = exclude
+        self.enabled_opt_in = enabled_opt_in
+        self.disabled = disabled
+        self.taken_names = set(taken_names)
+        self.copies: dict[int, object] = {}
+        self.rewritten_copies: set[int] = set()
+        self.call_counts: dict[int, int] = {}
+        self.copied: dict[int, tuple[object, object]] = {}
+        self.records: list[LayerRecord] = []
+
+    @property
+    def weight_pairs(self):
+        """(original, copy) for every layer copied, whose weights the copy takes."""
+        return list(self.copied.values())
+
+    # -- graphs --------------------------------------------------------------
+
+    def rebuild(self, model, prefix):
+        """A rewritten copy of `model`; `prefix` is the path of its layers (`outer/`)."""
+        if id(model) in self.copies:
+            return self.copies[id(model)]
+        _check_graph(model, prefix.rstrip("/") or model.name)
+        if isinstance(model, keras.Sequential):
+            new_model = self._rebuild_sequential(model, prefix)
+        else:
+            new_model = self._rebuild_functional(model, prefix)
+        new_model.trainable = model.trainable
+        if model.compiled:
+            new_model.compile_from_config(model.get_compile_config())
+        self.copies[id(model)] = new_model
+        return new_model
+
+    def _rebuild_functional(self, model, prefix):
+        consumers = _consumers_by_tensor(model)
+        inputs = keras.tree.map_structure(_fresh_input, model.input)
+
+        def call(layer, *args, **kwargs):
+            first = keras.tree.flatten(args)[0] if args else None
+            site_consumers = consumers.get(id(layer), {}).get(
+                self.call_counts.get(id(layer), 0), ()
+            )
+            return self._call(layer, prefix, first, site_consumers, args, kwargs)
+
+        outputs = model._run_through_graph(inputs, call_fn=call)
+        return keras.Model(inputs, outputs, name=model.name)
+
+    def _rebuild_sequential(self, model, prefix):
+        functional = model._functional
+        consumers = _consumers_by_tensor(functional)
+        (input_tensor,) = functional.inputs
+        nodes = _nodes_of(functional)
+        new_layers = []
+        for layer in model.layers:
+            (node,) = [n for n in layer._inbound_nodes if n in nodes]
+            shape = tuple(node.input_tensors[0].shape)
+            site_consumers = consumers.get(id(layer), {}).get(0, ())
+            pad, new_layer = self._replacements(layer, prefix, shape, site_consumers)
+            new_layers.extend(item for item in (pad, new_layer) if item is not None)
+        return keras.Sequential(
+            [_fresh_input(input_tensor), *new_layers], name=model.name
+        )
+
+    # -- one layer call ------------------------------------------------------
+
+    def _call(self, layer, prefix, first_input, site_consumers, args, kwargs):
+        shape = tuple(first_input.shape) if first_input is not None else None
+        pad, new_layer = self._replacements(layer, prefix, shape, site_consumers)
+        if pad is not None:
+            padded = pad(args[0])
+            if new_layer is None:
+                return padded
+            args = (padded, *args[1:])
+        return new_layer(*args, **kwargs)
+
+    def _replacements(self, layer, prefix, input_shape, site_consumers):
+        """`(padding layer or None, layer or None)` standing in for one call of `layer`."""
+        call_index = self.call_counts.get(id(layer), 0)
+        self.call_counts[id(layer)] = call_index + 1
+        if _is_graph_model(layer):
+            return None, self.rebuild(layer, f"{prefix}{layer.name}/")
+        decision = self._decide(layer, prefix, input_shape, site_consumers, call_index)
+        if not isinstance(decision, Rewrite):
+            return None, self._copy(layer)
+        pad = self._padding_layer(layer, decision, call_index)
+        self.records[-1] = replace(self.records[-1], pad_layer=pad.name)
+        if decision.config is None:
+            return pad, None
+        return pad, self._copy(layer, config=decision.config)
+
+    def _copy(self, layer, config=None):
+        """A fresh copy of `layer` (from `config` if given), one per original layer."""
+        rewritten = config is not None
+        if id(layer) in self.copies:
+            if (id(layer) in self.rewritten_copies) != rewritten:
+                raise RewriteError(
+                    f"Shared layer '{layer.name}' is called on inputs that need "
+                    "padding on some calls and none on others, so one shared copy "
+                    "cannot serve both; exclude it or un-share it."
+                )
+            return self.copies[id(layer)]
+        if not rewritten:
+            self._check_opaque(layer)
+        try:
+            new_layer = type(layer).from_config(config or layer.get_config())
+        except Exception as error:
+            raise RewriteError(
+                f"Layer '{layer.name}' ({type(layer).__name__}) cannot be rebuilt "
+                f"from its config ({type(error).__name__}: {error}); give it a "
+                "complete get_config() or register it with "
+                "keras.saving.register_keras_serializable."
+            ) from error
+        self.copies[id(layer)] = new_layer
+        if rewritten:
+            self.rewritten_copies.add(id(layer))
+        self.copied[id(layer)] = (layer, new_layer)
+        return new_layer
+
+    def _check_opaque(self, layer):
+        """Report 'same' convolutions hidden inside custom layers (not rewritable)."""
+        from padrewrite.rules.conv import CONVOLUTIONS
+
+        for inner in layer._flatten_layers(include_self=False):
+            if isinstance(inner, CONVOLUTIONS) and inner.get_config().get(
+                "padding"
+            ) in ("same", "causal"):
+                self.records.append(
+                    LayerRecord(
+                        path=f"{layer.name}/{inner.name}",
+                        name=inner.name,
+                        class_name=type(inner).__name__,
+                        kind="convolution",
+                        action=SKIPPED,
+                        rule=None,
+                        reason=(
+                            f"inside custom layer '{layer.name}', whose call() is "
+                            "Python code, not a graph; rewrite that layer by hand"
+                        ),
+                    )
+                )
+
+    # -- decisions -----------------------------------------------------------
+
+    def _decide(self, layer, prefix, input_shape, site_consumers, call_index):
+        candidates = [r for r in RULES if isinstance(layer, r.layer_types)]
+        if not candidates:
+            return None
+        config = layer.get_config()
+        path = f"{prefix}{layer.name}"
+        applying = [r for r in candidates if r.applies(config)]
+
+        def record(rule: Rule | None, action, reason, pads=None, kind=None):
+            self.records.append(
+                LayerRecord(
+                    path=path,
+                    name=layer.name,
+                    class_name=type(layer).__name__,
+                    kind=kind or (rule or candidates[0]).kind,
+                    action=action,
+                    rule=rule.name if rule else None,
+                    reason=reason,
+                    pads=pads,
+                    mode=self.mode if action == REWRITTEN else None,
+                    call_index=call_index,
+                )
+            )
+
+        if not applying:
+            record(None, UNCHANGED, f"padding={config.get('padding')!r}")
+            return None
+        rule = applying[0]
+        if rule.name in self.disabled:
+            record(rule, SKIPPED, f"rule '{rule.name}' is disabled")
+            return None
+        if rule.opt_in and rule.name not in self.enabled_opt_in:
+            decision = rule.build(CallSite(layer, input_shape, site_consumers))
+            if isinstance(decision, Rewrite):
+                record(
+                    rule,
+                    SKIPPED,
+                    f"opt-in rule '{rule.name}' is not enabled",
+                    pads=decision.pads,
+                )
+            else:
+                record(rule, decision.action, decision.reason)
+            return None
+        selected, why_not = self._selected(layer.name, path)
+        if not selected:
+            record(rule, SKIPPED, why_not)
+            return None
+        decision = rule.build(CallSite(layer, input_shape, site_consumers))
+        if isinstance(decision, Leave):
+            record(rule, decision.action, decision.reason)
+            return decision
+        self._check_limits(layer, path, input_shape, decision)
+        record(rule, REWRITTEN, _describe(rule, decision), pads=decision.pads)
+        return decision
+
+    def _selected(self, name, path):
+        def matches(patterns):
+            return [
+                p for p in patterns if fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(path, p)
+            ]
+
+        excluded = matches(self.exclude)
+        if excluded:
+            return False, f"excluded by pattern {excluded[0]!r}"
+        if self.include and not matches(self.include):
+            return False, "not matched by any include pattern"
+        return True, ""
+
+    def _check_limits(self, layer, path, input_shape, decision: Rewrite):
+        if self.mode == "constant" or input_shape is None:
+            return
+        first = 2 if decision.data_format == "channels_first" else 1
+        for index, pair in enumerate(decision.pads):
+            size = input_shape[first + index]
+            if pair is None or size is None:
+                continue
+            limit = max_pad(self.mode, size)
+            if limit is not None and max(pair) > limit:
+                raise RewriteError(
+                    f"Layer '{path}' ({type(layer).__name__}) needs pads {pair} on "
+                    f"spatial axis {index}, whose size is {size}; {self.mode} "
+                    f"padding must be {limit_phrase(self.mode)}. Exclude this "
+                    "layer, use a larger input or mode 'replicate'/'constant'."
+                )
+
+    # -- new layers ----------------------------------------------------------
+
+    def _padding_layer(self, layer, decision: Rewrite, call_index):
+        rank = len(decision.pads)
+        if decision.config is None:
+            name = layer.name
+        else:
+            base = f"{layer.name}_pad" if call_index == 0 else f"{layer.name}_pad_{call_index}"
+            name = self._unique(base)
+        common = dict(
+            mode=self.mode,
+            constant_value=self.constant_value if self.mode == "constant" else 0.0,
+            data_format=decision.data_format,
+            name=name,
+            dtype=layer.dtype_policy,
+        )
+        if decision.same is not None:
+            return SAME_PADDING_CLASSES[rank](
+                kernel_size=decision.same.kernel_size,
+                strides=decision.same.strides,
+                dilation_rate=decision.same.dilation_rate,
+                **common,
+            )
+        return PADDING_CLASSES[rank](padding=decision.pads, **common)
+
+    def _unique(self, base):
+        name, suffix = base, 1
+        while name in self.taken_names:
+            name = f"{base}_{suffix}"
+            suffix += 1
+        self.taken_names.add(name)
+        return name
+
+
+def _describe(rule: Rule, decision: Rewrite) -> str:
+    if decision.same is not None:
+        return "'same' pads computed from the run-time shape (size unknown, stride > 1)"
+    if decision.config is None:
+        return "padding layer now pads in the chosen mode"
+    return f"explicit pads, then padding='valid' ({rule.name})"
+
+
+def _fresh_input(tensor):
+    return keras.Input(batch_shape=tensor.shape, dtype=tensor.dtype, name=tensor.name)
+
+
+def _nodes_of(functional):
+    nodes = set()
+    for depth_nodes in functional._nodes_by_depth.values():
+        nodes.update(depth_nodes)
+    return nodes
+
+
+def _consumers_by_tensor(functional):
+    """For each layer call (layer id, call number): the layers consuming its outputs."""
+    nodes = _nodes_of(functional)
+    consuming: dict[int, list] = {}
+    for node in nodes:
+        if node.operation is None or node.is_input:
+            continue
+        for tensor in node.input_tensors:
+            consuming.setdefault(id(tensor), []).append(node.operation)
+    result: dict[int, dict[int, tuple]] = {}
+    depth_keys = sorted(functional._nodes_by_depth, reverse=True)
+    for depth in depth_keys:
+        for node in functional._nodes_by_depth[depth]:
+            if node.operation is None or node.is_input:
+                continue
+            calls = result.setdefault(id(node.operation), {})
+            found = []
+            for tensor in node.outputs:
+                found.extend(consuming.get(id(tensor), []))
+            calls[len(calls)] = tuple(found)
+    return result

@@ -1,0 +1,159 @@
+"""Reading and writing model files safely: clear errors, atomic writes.
+
+Path checks need no Keras, so the command line can refuse bad paths before
+TensorFlow starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import re
+import tempfile
+import zipfile
+from pathlib import Path
+
+MODEL_SUFFIXES = (".keras", ".h5")
+
+
+class InputError(ValueError):
+    """A problem with the user's input: one line saying what and what to do."""
+
+
+def check_model_path(path: str | os.PathLike) -> Path:
+    """The input model path, if it names a readable `.keras`/`.h5` file."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file; check the path of the model to read.")
+    if path.is_dir():
+        raise InputError(
+            f"{path}: is a directory; give a .keras or .h5 model file (SavedModel "
+            "directories are not supported: load and save them as .keras first)."
+        )
+    if path.suffix.lower() not in MODEL_SUFFIXES:
+        raise InputError(
+            f"{path}: unsupported file type {path.suffix or '(none)'!r}; "
+            "give a .keras or .h5 model file."
+        )
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{path}: not readable; check its permissions.")
+    return path
+
+
+def check_output_path(
+    path: str | os.PathLike, inputs: tuple[Path, ...], suffixes: tuple[str, ...], what: str
+) -> Path:
+    """An output path in an existing writable directory, never one of `inputs`."""
+    path = Path(path)
+    if path.suffix.lower() not in suffixes:
+        raise InputError(
+            f"{path}: unsupported {what} file type {path.suffix or '(none)'!r}; "
+            f"use {' or '.join(suffixes)}."
+        )
+    for source in inputs:
+        if path.resolve() == source.resolve() or (
+            path.exists() and os.path.samefile(path, source)
+        ):
+            raise InputError(
+                f"{path}: the {what} output would overwrite the input; choose another path."
+            )
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise InputError(
+            f"{path}: directory {directory} does not exist; create it first."
+        )
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise InputError(f"{path}: directory {directory} is not writable.")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory; give a file name.")
+    return path
+
+
+def import_modules(names: tuple[str, ...]) -> None:
+    """Import user modules that register custom layers."""
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception as error:
+            raise InputError(
+                f"cannot import module {name!r} ({type(error).__name__}: {error}); "
+                "check the name and that it is on PYTHONPATH."
+            ) from error
+
+
+_UNKNOWN_CLASS = re.compile(r"Could not locate (?:class|function) '([^']+)'")
+
+
+def load_model(path: str | os.PathLike, *, safe_mode: bool = True):
+    """Load a `.keras` or `.h5` model, turning Keras' errors into one clear line."""
+    import keras
+
+    import padrewrite.layers  # noqa: F401  (registers the padding layers)
+
+    path = check_model_path(path)
+    if path.suffix.lower() == ".keras" and not zipfile.is_zipfile(path):
+        raise InputError(
+            f"{path}: not a valid .keras file (not a zip archive: corrupt or "
+            "truncated?); re-save the model with model.save()."
+        )
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=safe_mode)
+    except Exception as error:
+        raise InputError(_explain_load_error(path, error)) from error
+
+
+def _explain_load_error(path: Path, error: Exception) -> str:
+    text = str(error)
+    if "Lambda" in text and ("safe_mode" in text or "unsafe" in text):
+        return (
+            f"{path}: the model has a Lambda layer, whose Python code would run on "
+            "loading; pass --unsafe if you trust this file."
+        )
+    if "safe_mode" in text or "unsafe_deserialization" in text:
+        return (
+            f"{path}: the model holds Python code that safe loading refuses; "
+            "pass --unsafe if you trust this file."
+        )
+    unknown = _UNKNOWN_CLASS.search(text)
+    if unknown:
+        return (
+            f"{path}: the model uses '{unknown.group(1)}', which is not registered "
+            "in this process; pass --import MODULE naming the module that defines "
+            "it (with @keras.saving.register_keras_serializable)."
+        )
+    if isinstance(error, (zipfile.BadZipFile, EOFError)) or "zip" in text.lower():
+        return f"{path}: corrupt or truncated model file; re-save the model."
+    if path.suffix.lower() == ".h5" and ("HDF5" in text or "signature" in text):
+        return f"{path}: not a valid HDF5 model file (corrupt or truncated?)."
+    first_line = text.strip().splitlines()[0] if text.strip() else type(error).__name__
+    return f"{path}: cannot load the model ({type(error).__name__}: {first_line[:300]})."
+
+
+@contextlib.contextmanager
+def staged_file(target: Path):
+    """Yield a temporary path beside `target` (same suffix); the caller promotes it.
+
+    The temporary file is removed if the block fails or if it is never promoted.
+    """
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=f".tmp{target.suffix}", dir=target.parent or "."
+    )
+    os.close(handle)
+    os.unlink(temporary)
+    temporary = Path(temporary)
+    try:
+        yield temporary
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+
+
+def promote(temporary: Path, target: Path) -> None:
+    """Move a finished temporary file into place atomically."""
+    os.replace(temporary, target)
+
+
+def save_model(model, path: Path) -> None:
+    """Save with Keras to `path` (format from the suffix)."""
+    model.save(path)

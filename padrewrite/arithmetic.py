@@ -7,7 +7,6 @@ and dilation ``d`` TensorFlow pads ``total = max((ceil(n/s) - 1) * s +
 
 from __future__ import annotations
 
-import math
 import numbers
 
 Pair = tuple[int, int]
@@ -16,7 +15,7 @@ Pair = tuple[int, int]
 def same_total_pad(size: int, kernel: int, stride: int, dilation: int) -> int:
     """Total padding TensorFlow adds on one axis for `padding='same'`."""
     effective_kernel = (kernel - 1) * dilation + 1
-    output_size = math.ceil(size / stride)
+    output_size = -(-size // stride)  # ceil(size / stride), exact for any int
     return max((output_size - 1) * stride + effective_kernel - size, 0)
 
 
@@ -88,10 +87,7 @@ def normalize_padding(padding, rank: int, name: str = "padding") -> tuple[Pair, 
                 f"`{name}` must be {expected}. Received: {name}={padding!r}"
             )
         return tuple(as_pair(entry) for entry in entries)
-    try:
-        pad = as_int(padding)
-    except ValueError:
-        raise ValueError(
-            f"`{name}` must be {expected}. Received: {name}={padding!r}"
-        ) from None
+    if isinstance(padding, bool) or not isinstance(padding, numbers.Integral):
+        raise ValueError(f"`{name}` must be {expected}. Received: {name}={padding!r}")
+    pad = as_int(padding)
     return tuple((pad, pad) for _ in range(rank))

@@ -117,8 +117,13 @@ def _explain_load_error(path: Path, error: Exception) -> str:
         )
     unknown = _UNKNOWN_CLASS.search(text)
     if unknown:
+        name = unknown.group(1)
+        registered = re.search(rf"'registered_name': '([^']+>{re.escape(name)})'", text)
+        what = f"'{name}'"
+        if registered:
+            what += f" (registered as '{registered.group(1)}')"
         return (
-            f"{path}: the model uses '{unknown.group(1)}', which is not registered "
+            f"{path}: the model uses {what}, which is not registered "
             "in this process; pass --import MODULE naming the module that defines "
             "it (with @keras.saving.register_keras_serializable)."
         )

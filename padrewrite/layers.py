@@ -90,11 +90,16 @@ def pad_tensor(x, axes, pads, mode, constant_value=0.0):
             mode="REFLECT",
             name=placeholder_op_name(mode),
         )
-    if mode == "constant":
-        value = ops.cast(constant_value, x.dtype)
-        return ops.pad(x, _full_width(x, axes, pads), constant_values=value)
-    if mode in ("reflect", "symmetric"):
-        return ops.pad(x, _full_width(x, axes, pads), mode=mode)
+    if mode in ("constant", "reflect", "symmetric"):
+        width = _full_width(x, axes, pads)
+        value = ops.cast(constant_value, x.dtype) if mode == "constant" else None
+        if isinstance(width, list):
+            return ops.pad(x, width, mode=mode, constant_values=value)
+        # keras.ops.pad only takes static widths: run-time amounts go to tf.pad.
+        import tensorflow as tf
+
+        fill = 0 if value is None else value
+        return tf.pad(x, width, mode=mode.upper(), constant_values=fill)
     for axis, (before, after) in zip(axes, pads):
         x = _pad_axis(x, axis, before, after, mode)
     return x
@@ -141,7 +146,12 @@ class _BasePadding(keras.layers.Layer):
     def _runtime_pads(self, inputs):
         raise NotImplementedError
 
+    def _arguments(self):
+        """The arguments that set the pads, as `{name: value}` (for messages)."""
+        raise NotImplementedError
+
     def _check_pads(self, input_shape):
+        """Raise if a known axis is too small for the pads `self.mode` allows."""
         if self.mode == "constant":
             return
         for index, (axis, pair) in enumerate(
@@ -152,16 +162,26 @@ class _BasePadding(keras.layers.Layer):
                 continue
             limit = max_pad(self.mode, size)
             if limit is not None and max(pair) > limit:
+                arguments = self._arguments()
+                names = " or ".join(f"`{name}`" for name in arguments if name != "strides")
+                received = ", ".join(f"{name}={value!r}" for name, value in arguments.items())
                 raise ValueError(
-                    f"Layer '{self.name}': {self.mode} padding must be "
-                    f"{limit_phrase(self.mode)} on every side; spatial axis "
-                    f"{index} (tensor axis {axis}) has size {size} and pads "
-                    f"{pair}. Use a smaller pad, a larger input or mode="
-                    f"'replicate'/'constant'. Received: padding={pair}, size={size}"
+                    f"Layer '{self.name}': with mode='{self.mode}' each pad must be "
+                    f"{limit_phrase(self.mode)}, but spatial axis {index} (tensor "
+                    f"axis {axis}) has size {size} and pads (before, after)={pair}, "
+                    f"more than {limit}. Use a smaller {names}, a larger input, or "
+                    f"mode='replicate' or 'constant'. Received: {received}, "
+                    f"input_shape={tuple(input_shape)}"
                 )
 
     def build(self, input_shape):
         self._check_pads(input_shape)
+
+    def compute_output_spec(self, inputs):
+        # Keras would give the symbolic output the layer's compute dtype.
+        return keras.KerasTensor(
+            self.compute_output_shape(inputs.shape), dtype=inputs.dtype
+        )
 
     def compute_output_shape(self, input_shape):
         output_shape = list(input_shape)
@@ -223,6 +243,9 @@ class _Padding(_BasePadding):
     def _runtime_pads(self, inputs):
         return self.padding
 
+    def _arguments(self):
+        return {"padding": self.padding}
+
     def get_config(self):
         return {**super().get_config(), "padding": self.padding}
 
@@ -280,6 +303,13 @@ class _SamePadding(_BasePadding):
             pads.append((before, total - before))
         return pads
 
+    def _arguments(self):
+        return {
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "dilation_rate": self.dilation_rate,
+        }
+
     def get_config(self):
         return {
             **super().get_config(),
@@ -327,11 +357,21 @@ SamePadding3D = _ranked(_SamePadding, 3, "SamePadding3D", _SamePadding.__doc__)
 PADDING_CLASSES = {1: Padding1D, 2: Padding2D, 3: Padding3D}
 SAME_PADDING_CLASSES = {1: SamePadding1D, 2: SamePadding2D, 3: SamePadding3D}
 
+
 def _fixed_mode(base, mode, name):
+    def check_mode(kwargs):
+        # Accept the class's own mode (e.g. from a base-class config), refuse others.
+        received = kwargs.pop("mode", mode)
+        if normalize_mode(received) != mode:
+            raise ValueError(
+                f"`mode` of {name} is always '{mode}'; use {base.__name__} to "
+                f"choose another. Received: mode={received!r}"
+            )
+
     if mode == "constant":
 
         def __init__(self, padding=1, constant_value=0.0, data_format=None, **kwargs):
-            kwargs.pop("mode", None)
+            check_mode(kwargs)
             base.__init__(
                 self,
                 padding=padding,
@@ -344,8 +384,8 @@ def _fixed_mode(base, mode, name):
     else:
 
         def __init__(self, padding=1, data_format=None, **kwargs):
-            kwargs.pop("mode", None)
-            kwargs.pop("constant_value", None)
+            # A non-zero `constant_value` is refused by the base class.
+            check_mode(kwargs)
             base.__init__(
                 self, padding=padding, mode=mode, data_format=data_format, **kwargs
             )

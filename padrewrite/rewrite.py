@@ -12,6 +12,7 @@ import fnmatch
 from dataclasses import dataclass, replace
 
 import keras
+from keras.src.saving.serialization_lib import SafeModeScope
 
 from padrewrite.layers import PADDING_CLASSES, SAME_PADDING_CLASSES
 from padrewrite.modes import limit_phrase, max_pad, normalize_mode
@@ -235,7 +236,10 @@ class _Rewriter:
         if not rewritten:
             self._check_opaque(layer)
         try:
-            new_layer = type(layer).from_config(config or layer.get_config())
+            # The layer is already in memory: rebuilding it (a Lambda's function
+            # included) runs no code that was not loaded already.
+            with SafeModeScope(False):
+                new_layer = type(layer).from_config(config or layer.get_config())
         except Exception as error:
             raise RewriteError(
                 f"Layer '{layer.name}' ({type(layer).__name__}) cannot be rebuilt "

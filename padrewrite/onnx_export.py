@@ -1,0 +1,285 @@
+"""Export a Keras model to ONNX (the only module that imports tf2onnx).
+
+`export_onnx` traces the model in a `tf.function` with an explicit input
+signature (dynamic batch, dynamic spatial sizes where the model has `None`),
+converts it with tf2onnx at opset <= 18, raises the opset when asked, lowers
+padrewrite's placeholder pads (`padrewrite.onnx_passes`), names inputs and
+outputs after the Keras model, checks the result and writes it atomically.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import dataclasses
+import logging
+import os
+import tempfile
+
+import onnx
+
+from padrewrite.onnx_passes import (
+    PLACEHOLDER_MODES,
+    ExportError,
+    PadLowering,
+    count_ops,
+    hoist_layout_ops_above_pads,
+    lower_placeholder_pads,
+    model_opset,
+    raise_opset,
+    set_io_names,
+)
+
+__all__ = ["DEFAULT_OPSET", "ExportError", "ExportReport", "ModelIO", "describe_io", "export_onnx"]
+
+#: tf2onnx 1.17's highest opset; higher opsets are reached by conversion.
+DEFAULT_OPSET = 18
+TF2ONNX_MAX_OPSET = 18
+#: Lowest opset accepted (Slice with steps, Pad with pads as an input).
+MIN_OPSET = 13
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportReport:
+    """What `export_onnx` wrote.
+
+    Attributes:
+        path: the ONNX file.
+        opset: its default-domain opset.
+        input_names: ONNX inputs, named after the Keras inputs.
+        output_names: ONNX outputs, named after the Keras output layers.
+        node_counts: number of nodes per op type.
+        pads_rewritten: number of placeholder pads lowered, per mode.
+        lowerings: one record per lowered pad.
+        layout_ops_hoisted: Transpose/Unsqueeze moved above a pad.
+    """
+
+    path: str
+    opset: int
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+    node_counts: dict[str, int]
+    pads_rewritten: dict[str, int]
+    lowerings: tuple[PadLowering, ...] = ()
+    layout_ops_hoisted: int = 0
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelIO:
+    """Inputs and outputs of a Keras model, flattened, with their ONNX names.
+
+    `input_shapes` keep `None` for dynamic sizes; the batch axis is always
+    `None`. Flat order is `keras.tree.flatten` order of `model.input` and
+    `model.output` (dict entries sorted by key).
+    """
+
+    input_names: tuple[str, ...]
+    input_shapes: tuple[tuple[int | None, ...], ...]
+    input_dtypes: tuple[str, ...]
+    output_names: tuple[str, ...]
+    input_structure: object
+
+    def pack_inputs(self, flat):
+        """The structure the Keras model is called with, from flat inputs."""
+        import keras
+
+        return keras.tree.pack_sequence_as(self.input_structure, list(flat))
+
+
+def describe_io(model) -> ModelIO:
+    """The `ModelIO` of a Functional or Sequential Keras model."""
+    import keras
+
+    inputs, outputs = _io_structures(model)
+    flat_inputs = keras.tree.flatten(inputs)
+    flat_outputs = keras.tree.flatten(outputs)
+    return ModelIO(
+        input_names=_unique([_layer_name(t) for t in flat_inputs]),
+        input_shapes=tuple((None, *tuple(t.shape)[1:]) for t in flat_inputs),
+        input_dtypes=tuple(str(t.dtype) for t in flat_inputs),
+        output_names=_unique([_layer_name(t) for t in flat_outputs]),
+        input_structure=inputs,
+    )
+
+
+def export_onnx(model, path, opset: int = DEFAULT_OPSET) -> ExportReport:
+    """Export a Keras model to the ONNX file `path`.
+
+    Args:
+        model: a built Functional or Sequential Keras model (nested models
+            inside are fine).
+        path: the ONNX file to write; written atomically.
+        opset: ONNX opset. Up to 18 tf2onnx converts directly; above, the
+            opset-18 graph is converted with `onnx.version_converter` (19
+            allows native circular pads) and checked with onnxruntime.
+
+    Returns:
+        An `ExportReport`.
+
+    Raises:
+        ExportError: the model, opset or path cannot be exported as asked.
+    """
+    _check_opset(opset)
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ExportError(f"The directory of `path` does not exist. Received: path={path!r}")
+    io = describe_io(model)
+    proto = _convert(model, io, min(opset, TF2ONNX_MAX_OPSET))
+    if opset > TF2ONNX_MAX_OPSET:
+        proto = raise_opset(proto, opset)
+    hoisted = hoist_layout_ops_above_pads(proto)
+    lowerings = lower_placeholder_pads(proto)
+    _check(proto, load_in_onnxruntime=opset > TF2ONNX_MAX_OPSET)
+    _write_atomically(proto, path)
+    modes = collections.Counter(record.mode for record in lowerings)
+    return ExportReport(
+        path=path,
+        opset=opset,
+        input_names=io.input_names,
+        output_names=io.output_names,
+        node_counts=count_ops(proto),
+        pads_rewritten={mode: modes[mode] for mode in PLACEHOLDER_MODES},
+        lowerings=tuple(lowerings),
+        layout_ops_hoisted=hoisted,
+    )
+
+
+def _io_structures(model):
+    import keras
+
+    if not isinstance(model, keras.Model):
+        raise ExportError(
+            f"`model` must be a Keras model. Received: model={type(model).__name__}"
+        )
+    try:
+        if isinstance(model, keras.Sequential):
+            return model.inputs[0], model.outputs[0]
+        return model.input, model.output
+    except (AttributeError, IndexError, TypeError):
+        raise ExportError(
+            f"`model` must be a built Functional or Sequential model with known "
+            f"inputs (subclassed models are not supported). "
+            f"Received: model={type(model).__name__} named {model.name!r}"
+        ) from None
+
+
+def _layer_name(tensor):
+    # The layer that produced a Keras symbolic tensor, as Functional.output_names.
+    return tensor._keras_history[0].name
+
+
+def _unique(names):
+    seen = collections.Counter()
+    result = []
+    for name in names:
+        result.append(name if not seen[name] else f"{name}_{seen[name]}")
+        seen[name] += 1
+    return tuple(result)
+
+
+def _check_opset(opset):
+    latest = onnx.defs.onnx_opset_version()
+    if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= latest:
+        raise ExportError(
+            f"`opset` must be an int from {MIN_OPSET} to {latest} (onnx "
+            f"{onnx.__version__}). Received: opset={opset!r}"
+        )
+
+
+def _convert(model, io, opset):
+    """tf2onnx conversion with outputs named after the Keras model."""
+    import keras
+    import tensorflow as tf
+    import tf2onnx
+
+    from padrewrite.layers import onnx_placeholder_pads
+
+    signature = [
+        tf.TensorSpec(shape, dtype, name=name)
+        for name, shape, dtype in zip(io.input_names, io.input_shapes, io.input_dtypes)
+    ]
+
+    @tf.function(input_signature=signature)
+    def forward(*flat_inputs):
+        return keras.tree.flatten(model(io.pack_inputs(flat_inputs), training=False))
+
+    with onnx_placeholder_pads(), _quiet_tf2onnx():
+        concrete = forward.get_concrete_function()
+        traced_outputs = [t.name for t in concrete.outputs]
+        try:
+            proto, _ = tf2onnx.convert.from_function(
+                forward, input_signature=signature, opset=opset
+            )
+        except Exception as error:  # tf2onnx raises bare exceptions of many kinds
+            raise ExportError(
+                f"tf2onnx could not convert model {model.name!r}: "
+                f"{type(error).__name__}: {_first_line(error)}"
+            ) from error
+    by_traced = dict(zip(traced_outputs, io.output_names))
+    converted = [value.name for value in proto.graph.output]
+    if sorted(converted) != sorted(by_traced):
+        raise ExportError(
+            f"tf2onnx returned unexpected outputs. Expected: {traced_outputs}. "
+            f"Received: outputs={converted}"
+        )
+    set_io_names(proto, list(io.input_names), [by_traced[name] for name in converted])
+    return proto
+
+
+@contextlib.contextmanager
+def _quiet_tf2onnx():
+    logger = logging.getLogger("tf2onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _check(proto, load_in_onnxruntime):
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except Exception as error:  # checker errors have several classes
+        raise ExportError(f"The exported model fails onnx.checker: {_first_line(error)}") from error
+    if load_in_onnxruntime:
+        import onnxruntime
+
+        try:
+            onnxruntime.InferenceSession(
+                proto.SerializeToString(), providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # onnxruntime raises its own exception types
+            raise ExportError(
+                f"onnxruntime {onnxruntime.__version__} cannot load the exported "
+                f"model at opset {model_opset(proto)}: {_first_line(error)}"
+            ) from error
+
+
+def _write_atomically(proto, path):
+    directory = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(
+        dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp"
+    )
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(proto.SerializeToString())
+            file.flush()
+            os.fsync(file.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+def _first_line(error):
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -1,0 +1,280 @@
+"""Compare a Keras model with its ONNX export under onnxruntime.
+
+Inputs: `samples` seeded random batches (floats standard normal, integers in
+[0, 10), booleans), then one batch of zeros and one of ones. Dynamic sizes
+come from `input_shapes`, else the batch axis gets `batch_size` and every
+other unknown size `DEFAULT_DYNAMIC_SIZE`.
+
+An element passes when `|onnx - keras| <= atol + rtol * |keras|` (numpy's
+`allclose` convention with Keras as the reference).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import decimal
+import math
+
+import numpy as np
+
+from padrewrite.onnx_export import describe_io
+
+__all__ = [
+    "DEFAULT_DYNAMIC_SIZE",
+    "OutputParity",
+    "ParityReport",
+    "check_parity",
+    "render_parity",
+]
+
+#: Size given to unknown non-batch axes when `input_shapes` does not say.
+DEFAULT_DYNAMIC_SIZE = 32
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputParity:
+    """Agreement of one output over every sample.
+
+    Attributes:
+        name: the output (Keras output layer name = ONNX output name).
+        max_abs: largest `|onnx - keras|`.
+        max_rel: largest `|onnx - keras| / |keras|` over elements where
+            `keras != 0`.
+        min_atol_to_pass: the smallest `atol` that would pass with the
+            report's `rtol`.
+        passed: every element within tolerance (and shapes equal).
+        error: why the output could not be compared element-wise, if so.
+    """
+
+    name: str
+    max_abs: float
+    max_rel: float
+    min_atol_to_pass: float
+    passed: bool
+    error: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ParityReport:
+    """Result of `check_parity`; true when every output passed."""
+
+    onnx_path: str
+    atol: float
+    rtol: float
+    samples: int
+    input_shapes: dict[str, tuple[int, ...]]
+    outputs: tuple[OutputParity, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(output.passed for output in self.outputs)
+
+    def __bool__(self):
+        return self.passed
+
+    def to_dict(self):
+        return {**dataclasses.asdict(self), "passed": self.passed}
+
+
+def check_parity(
+    keras_model,
+    onnx_path,
+    atol: float = 1e-4,
+    rtol: float = 1e-3,
+    samples: int = 3,
+    batch_size: int = 2,
+    input_shapes: dict | None = None,
+    seed: int = 0,
+) -> ParityReport:
+    """Run `keras_model` and the ONNX file on the same inputs and compare.
+
+    Args:
+        keras_model: the Functional or Sequential model that was exported.
+        onnx_path: the ONNX file (from `padrewrite.export_onnx`).
+        atol, rtol: tolerances, `|onnx - keras| <= atol + rtol * |keras|`.
+        samples: number of random input batches (zeros and ones are added).
+        batch_size: batch size when `input_shapes` does not give one.
+        input_shapes: `{input name: full shape including the batch}`; `None`
+            entries take the defaults.
+        seed: seed of the random inputs.
+
+    Returns:
+        A `ParityReport` (true when passed).
+    """
+    import keras
+    import onnxruntime
+
+    _check_arguments(atol, rtol, samples, batch_size)
+    io = describe_io(keras_model)
+    session = onnxruntime.InferenceSession(
+        str(onnx_path), providers=["CPUExecutionProvider"]
+    )
+    _check_names("inputs", [i.name for i in session.get_inputs()], io.input_names)
+    _check_names("outputs", [o.name for o in session.get_outputs()], io.output_names)
+    shapes = _resolve_shapes(io, input_shapes or {}, batch_size)
+    stats = {name: _Stats(atol, rtol) for name in io.output_names}
+    batches = list(_sample_inputs(io, shapes, samples, seed))
+    for batch in batches:
+        reference = keras.tree.flatten(keras_model(io.pack_inputs(batch), training=False))
+        feeds = dict(zip(io.input_names, batch))
+        actual = session.run(list(io.output_names), feeds)
+        for name, expected, got in zip(io.output_names, reference, actual):
+            stats[name].add(np.asarray(keras.ops.convert_to_numpy(expected)), got)
+    return ParityReport(
+        onnx_path=str(onnx_path),
+        atol=atol,
+        rtol=rtol,
+        samples=len(batches),
+        input_shapes=dict(zip(io.input_names, shapes)),
+        outputs=tuple(stats[name].result(name) for name in io.output_names),
+    )
+
+
+def render_parity(report: ParityReport) -> list[str]:
+    """Text lines, one per output then a summary line."""
+    tolerances = f"(atol={_short(report.atol)}, rtol={_short(report.rtol)})"
+    lines = []
+    for output in report.outputs:
+        status = "PASSED" if output.passed else "FAILED"
+        if output.error:
+            lines.append(f"{status} | output {output.name!r} | {output.error}")
+            continue
+        line = (
+            f"{status} | output {output.name!r} | max_abs={output.max_abs:.1e} "
+            f"max_rel={output.max_rel:.1e} {tolerances}"
+        )
+        if not output.passed:
+            line += f" | would pass with atol>={_round_up(output.min_atol_to_pass)}"
+        lines.append(line)
+    shapes = ", ".join(f"{name} {shape}" for name, shape in report.input_shapes.items())
+    status = "PASSED" if report.passed else "FAILED"
+    lines.append(
+        f"{status} | {len(report.outputs)} output(s), {report.samples} samples "
+        f"(random, zeros, ones) | inputs: {shapes}"
+    )
+    return lines
+
+
+class _Stats:
+    """Running maxima of one output's differences."""
+
+    def __init__(self, atol, rtol):
+        self.atol = atol
+        self.rtol = rtol
+        self.max_abs = 0.0
+        self.max_rel = 0.0
+        self.min_atol = 0.0
+        self.passed = True
+        self.error = None
+
+    def add(self, expected, got):
+        if self.error:
+            return
+        got = np.asarray(got)
+        if expected.shape != got.shape:
+            self.error = f"shape {got.shape} != Keras shape {expected.shape}"
+            return
+        expected = expected.astype(np.float64)
+        got = got.astype(np.float64)
+        both_nan = np.isnan(expected) & np.isnan(got)
+        diff = np.where(both_nan, 0.0, np.abs(got - expected))
+        diff = np.where(np.isnan(diff), np.inf, diff)
+        if diff.size == 0:
+            return
+        scale = np.abs(np.where(both_nan, 0.0, expected))
+        nonzero = scale > 0
+        self.max_abs = max(self.max_abs, float(diff.max()))
+        if nonzero.any():
+            self.max_rel = max(self.max_rel, float((diff[nonzero] / scale[nonzero]).max()))
+        # Largest excess over the relative part: the atol needed to pass.
+        self.min_atol = max(self.min_atol, float((diff - self.rtol * scale).max()))
+        self.passed = self.passed and bool(np.all(diff <= self.atol + self.rtol * scale))
+
+    def result(self, name):
+        if self.error:
+            return OutputParity(name, math.inf, math.inf, math.inf, False, self.error)
+        return OutputParity(name, self.max_abs, self.max_rel, self.min_atol, self.passed)
+
+
+def _check_arguments(atol, rtol, samples, batch_size):
+    for name, value in (("atol", atol), ("rtol", rtol)):
+        if not isinstance(value, (int, float)) or not value >= 0:
+            raise ValueError(f"`{name}` must be a number >= 0. Received: {name}={value!r}")
+    for name, value in (("samples", samples), ("batch_size", batch_size)):
+        minimum = 0 if name == "samples" else 1
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(
+                f"`{name}` must be an int >= {minimum}. Received: {name}={value!r}"
+            )
+
+
+def _check_names(kind, onnx_names, keras_names):
+    if sorted(onnx_names) != sorted(keras_names):
+        raise ValueError(
+            f"The ONNX model's {kind} do not match the Keras model's. "
+            f"Expected: {list(keras_names)}. Received: {kind}={onnx_names}"
+        )
+
+
+def _resolve_shapes(io, input_shapes, batch_size):
+    unknown = sorted(set(input_shapes) - set(io.input_names))
+    if unknown:
+        raise ValueError(
+            f"`input_shapes` names inputs the model does not have; its inputs "
+            f"are {list(io.input_names)}. Received: input_shapes={input_shapes}"
+        )
+    shapes = []
+    for name, model_shape in zip(io.input_names, io.input_shapes):
+        given = input_shapes.get(name)
+        if given is None:
+            given = (None,) * len(model_shape)
+        given = tuple(given)
+        if len(given) != len(model_shape) or any(
+            g is not None and m is not None and g != m for g, m in zip(given[1:], model_shape[1:])
+        ):
+            raise ValueError(
+                f"`input_shapes[{name!r}]` must be a full shape (batch first) "
+                f"matching {model_shape}. Received: input_shapes={input_shapes}"
+            )
+        shape = []
+        for axis, (g, m) in enumerate(zip(given, model_shape)):
+            default = batch_size if axis == 0 else DEFAULT_DYNAMIC_SIZE
+            shape.append(g if g is not None else m if m is not None else default)
+        shapes.append(tuple(int(d) for d in shape))
+    return shapes
+
+
+def _sample_inputs(io, shapes, samples, seed):
+    """`samples` random batches, then zeros, then ones; each a flat list."""
+    rng = np.random.default_rng(seed)
+    for _ in range(samples):
+        yield [_random(rng, shape, dtype) for shape, dtype in zip(shapes, io.input_dtypes)]
+    for fill in (0, 1):
+        yield [np.full(shape, fill, dtype=dtype) for shape, dtype in zip(shapes, io.input_dtypes)]
+
+
+def _random(rng, shape, dtype):
+    kind = np.dtype(dtype).kind
+    if kind == "b":
+        return rng.random(shape) < 0.5
+    if kind in "iu":
+        return rng.integers(0, 10, size=shape).astype(dtype)
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def _short(value):
+    return np.format_float_scientific(value, trim="-", exp_digits=2)
+
+
+def _round_up(value):
+    """`value` in 2 significant digits, rounded up (so that it passes)."""
+    if value <= 0 or not math.isfinite(value):
+        return f"{max(value, 0.0):.1e}"
+    exact = decimal.Decimal(value)
+    exponent = exact.adjusted()
+    mantissa = exact.scaleb(-exponent).quantize(
+        decimal.Decimal("0.1"), rounding=decimal.ROUND_CEILING
+    )
+    if mantissa >= 10:
+        mantissa, exponent = mantissa / 10, exponent + 1
+    return f"{mantissa:.1f}e{exponent:+03d}"

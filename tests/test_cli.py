@@ -1,0 +1,303 @@
+"""The `padrewrite` command: output, exit codes and safety, through click's CliRunner."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from padrewrite.cli import RULE_CHOICES, main
+from padrewrite.rules import RULE_NAMES
+
+L = keras.layers
+
+
+def _save(model, path):
+    model.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("models")
+    inputs = keras.Input((16, 16, 3), name="image")
+    x = L.Conv2D(4, 3, padding="same", name="c1")(inputs)
+    x = L.Conv2D(4, 3, strides=2, padding="same", name="c2")(x)
+    tiny = _save(keras.Model(inputs, x, name="tiny"), directory / "tiny.keras")
+
+    inputs = keras.Input((8, 8, 3))
+    valid = _save(
+        keras.Model(inputs, L.Conv2D(2, 3, name="only_valid")(inputs)), directory / "valid.keras"
+    )
+    inputs = keras.Input((2, 2, 3))
+    small = _save(
+        keras.Model(inputs, L.Conv2D(2, 5, padding="same", name="big")(inputs)),
+        directory / "small.keras",
+    )
+    inputs = keras.Input((8, 8, 3))
+    x = L.Lambda(lambda t: t * 2.0, name="double")(inputs)
+    lam = _save(keras.Model(inputs, L.Conv2D(2, 3, padding="same")(x)), directory / "lambda.keras")
+    h5 = _save(keras.models.load_model(tiny), directory / "tiny.h5")
+    return {"tiny": tiny, "valid": valid, "small": small, "lambda": lam, "h5": h5}
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def _files(directory):
+    return sorted(p.name for p in directory.iterdir())
+
+
+TINY_TABLE = [
+    "layer  class   action     pads     reason",
+    "c1     Conv2D  rewritten  1,1 1,1  explicit pads, then padding='valid' (conv-same)",
+    "c2     Conv2D  rewritten  0,1 0,1  explicit pads, then padding='valid' (conv-same)",
+]
+
+
+def test_rewrite_verify_constant_is_exact(models, tmp_path):
+    out = tmp_path / "out.keras"
+    result = run(models["tiny"], "--mode", "zero", "-o", out, "--verify")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        *TINY_TABLE,
+        "rewrote 2 of 2 convolutions (constant 0); 0 skipped",
+        f"PASSED | keras {out} | output 'c2' | shape=[2, 8, 8, 4] dtype=float32 "
+        "max_abs vs original=0.0e+00 (atol=1e-06) max_abs vs in-memory rewrite=0.0e+00",
+        f"wrote {out}",
+    ]
+    assert _files(tmp_path) == ["out.keras"]
+
+
+def test_rewrite_to_h5_from_h5(models, tmp_path):
+    out = tmp_path / "out.h5"
+    result = run(models["h5"], "--mode", "edge", "-o", out, "--verify")
+    assert result.exit_code == 0, result.output
+    assert "rewrote 2 of 2 convolutions (replicate); 0 skipped" in result.output
+    assert _files(tmp_path) == ["out.h5"]
+
+
+def test_plan_writes_nothing(models, tmp_path):
+    result = run(models["tiny"], "--plan", "-o", tmp_path / "out.keras")
+    assert result.exit_code == 0
+    assert result.output.splitlines() == [
+        *TINY_TABLE,
+        "rewrote 2 of 2 convolutions (reflect); 0 skipped",
+        "plan only: nothing written",
+    ]
+    assert _files(tmp_path) == []
+
+
+def test_json_report(models, tmp_path):
+    out = tmp_path / "out.keras"
+    result = run(models["tiny"], "--mode", "symmetric", "-o", out, "--json", "--verify")
+    assert result.exit_code == 0
+    document = json.loads(result.output)
+    assert set(document) == {"input", "rewrite", "status", "output", "onnx", "verify"}
+    assert document["status"] == "passed" and document["output"] == str(out)
+    assert document["rewrite"]["counts"] == {"rewritten": 2, "skipped": 0, "unchanged": 0}
+    assert [layer["pads"] for layer in document["rewrite"]["layers"]] == [
+        [[1, 1], [1, 1]], [[0, 1], [0, 1]]]
+    assert document["verify"]["keras"]["passed"] is True
+
+
+def test_nothing_to_rewrite_still_writes(models, tmp_path):
+    out = tmp_path / "out.keras"
+    result = run(models["valid"], "-o", out)
+    assert result.exit_code == 0
+    assert result.output.splitlines()[-3:] == [
+        "rewrote 0 of 1 convolutions (reflect); 0 skipped",
+        "nothing to rewrite: no layer needs explicit padding; the model is written unchanged",
+        f"wrote {out}",
+    ]
+    assert out.exists()
+
+
+def test_version():
+    from padrewrite import __version__
+
+    result = run("--version")
+    assert result.exit_code == 0 and result.output == f"padrewrite, version {__version__}\n"
+
+
+def test_rule_choices_match_the_library():
+    assert RULE_CHOICES == RULE_NAMES
+
+
+def test_help_does_not_import_tensorflow():
+    code = textwrap.dedent(
+        """
+        import sys
+        from padrewrite.cli import main
+        try:
+            main(["--help"])
+        except SystemExit as exit:
+            assert exit.code == 0
+        heavy = [m for m in ("tensorflow", "keras", "onnxruntime", "tf2onnx") if m in sys.modules]
+        print("heavy:", heavy)
+        """
+    )
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "heavy: []" in output.stdout
+
+
+BAD_INPUTS = [
+    ("missing", lambda m, d: [d / "nope.keras", "-o", d / "o.keras"],
+     "Error: {d}/nope.keras: no such file; check the path of the model to read."),
+    ("directory", lambda m, d: [d, "-o", d / "o.keras"],
+     "Error: {d}: is a directory; give a .keras or .h5 model file"),
+    ("extension", lambda m, d: [m["tiny"], "-o", d / "o.pb"],
+     "Error: {d}/o.pb: unsupported model file type '.pb'; use .keras or .h5."),
+    ("input-extension", lambda m, d: [d / "model.txt", "-o", d / "o.keras"], None),
+    ("value-with-reflect", lambda m, d: [m["tiny"], "--mode", "reflect", "--value", "1", "-o",
+                                         d / "o.keras"],
+     "Error: --value is only used with --mode constant (got --mode reflect); drop --value or "
+     "use --mode constant."),
+    ("same-path", lambda m, d: [m["tiny"], "-o", m["tiny"]],
+     "Error: {tiny}: the model output would overwrite the input; choose another path."),
+    ("onnx-same-as-output", lambda m, d: [m["tiny"], "-o", d / "o.keras", "--onnx", d / "o.keras"],
+     "Error: {d}/o.keras: unsupported ONNX file type '.keras'; use .onnx."),
+    ("missing-dir", lambda m, d: [m["tiny"], "-o", d / "no" / "o.keras"],
+     "Error: {d}/no/o.keras: directory {d}/no does not exist; create it first."),
+    ("no-output", lambda m, d: [m["tiny"]],
+     "Error: missing -o/--output (or use --plan to write nothing)."),
+    ("reflect-too-big", lambda m, d: [m["small"], "-o", d / "o.keras"],
+     "Error: Layer 'big' (Conv2D) needs pads (2, 2) on spatial axis 0, whose size is 2; "
+     "reflect padding must be less than the axis size. Exclude this layer, use a larger "
+     "input or mode 'replicate'/'constant'."),
+    ("lambda", lambda m, d: [m["lambda"], "-o", d / "o.keras"],
+     "Error: {lam}: the model has a Lambda layer, whose Python code would run on loading; "
+     "pass --unsafe if you trust this file."),
+    ("bad-input-shape", lambda m, d: [m["tiny"], "-o", d / "o.keras", "--input-shape", "x"],
+     "Error: --input-shape must look like NAME=1,256,256,3. Received: 'x'"),
+]
+
+
+@pytest.mark.parametrize("name,make_args,message", BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
+def test_bad_input_is_one_line_and_exit_2(models, tmp_path, name, make_args, message):
+    if name == "input-extension":
+        (tmp_path / "model.txt").write_text("x")
+        message = f"Error: {tmp_path}/model.txt: unsupported file type '.txt'; give a .keras or .h5 model file."
+    before = _files(tmp_path)
+    result = run(*make_args(models, tmp_path))
+    assert result.exit_code == 2
+    expected = message.format(d=tmp_path, tiny=models["tiny"], lam=models["lambda"])
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(expected), result.output
+    assert "Traceback" not in result.output
+    assert _files(tmp_path) == before
+
+
+def test_unknown_mode_is_a_usage_error(models, tmp_path):
+    result = run(models["tiny"], "--mode", "mirror", "-o", tmp_path / "o.keras")
+    assert result.exit_code == 2
+    assert "Invalid value for '--mode': 'mirror' is not one of" in result.output
+
+
+def test_lambda_loads_with_unsafe(models, tmp_path):
+    result = run(models["lambda"], "--unsafe", "-o", tmp_path / "o.keras", "--mode", "zero",
+                 "--verify")
+    assert result.exit_code == 0, result.output
+    assert "PASSED" in result.output
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04garbage", b"not a zip at all"])
+def test_corrupt_or_truncated_keras_file(models, tmp_path, content):
+    bad = tmp_path / "bad.keras"
+    bad.write_bytes(content or models["tiny"].read_bytes()[:300])
+    result = run(bad, "-o", tmp_path / "o.keras")
+    assert result.exit_code == 2
+    assert result.output.startswith(f"Error: {bad}: ")
+    assert ("corrupt or truncated" in result.output) or ("not a valid .keras" in result.output)
+    assert _files(tmp_path) == ["bad.keras"]
+
+
+def test_output_directory_not_writable(models, tmp_path, monkeypatch):
+    import padrewrite.io
+
+    real_access = os.access
+    monkeypatch.setattr(
+        padrewrite.io.os, "access",
+        lambda path, mode: False if str(path) == str(tmp_path) and mode & os.W_OK
+        else real_access(path, mode),
+    )
+    result = run(models["tiny"], "-o", tmp_path / "o.keras")
+    assert result.exit_code == 2
+    assert result.output == f"Error: {tmp_path}/o.keras: directory {tmp_path} is not writable.\n"
+
+
+CUSTOM_MODULE = '''
+import keras
+
+@keras.saving.register_keras_serializable(package="climod")
+class Shift(keras.layers.Layer):
+    def call(self, x):
+        return x + 1.0
+'''
+
+
+def test_unregistered_custom_layer_asks_for_import(tmp_path, monkeypatch):
+    (tmp_path / "climod_layers.py").write_text(CUSTOM_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    model_path = tmp_path / "custom.keras"
+    subprocess.run(
+        [sys.executable, "-c",
+         "import keras, climod_layers as c\n"
+         "i = keras.Input((8, 8, 3))\n"
+         "keras.Model(i, keras.layers.Conv2D(2, 3, padding='same')(c.Shift()(i)))"
+         f".save({str(model_path)!r})"],
+        check=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        capture_output=True,
+    )
+    result = run(model_path, "-o", tmp_path / "o.keras")
+    assert result.exit_code == 2
+    assert result.output.startswith(
+        f"Error: {model_path}: the model uses 'Shift' (registered as 'climod>Shift'), which is "
+        "not registered in this process; pass --import MODULE")
+    result = run(model_path, "-o", tmp_path / "o.keras", "--import", "climod_layers", "--mode",
+                 "zero", "--verify")
+    assert result.exit_code == 0, result.output
+    result = run(model_path, "-o", tmp_path / "o2.keras", "--import", "no_such_module_xyz")
+    assert result.exit_code == 2 and "cannot import module 'no_such_module_xyz'" in result.output
+
+
+@keras.saving.register_keras_serializable(package="clitests")
+class SubclassedNet(keras.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.conv = L.Conv2D(2, 3, padding="same")
+
+    def call(self, x):
+        return self.conv(x)
+
+
+def test_subclassed_model_is_refused(tmp_path):
+    net = SubclassedNet()
+    net(np.zeros((1, 8, 8, 3), "float32"))
+    net.save(tmp_path / "sub.keras")
+    result = run(tmp_path / "sub.keras", "-o", tmp_path / "o.keras")
+    assert result.exit_code == 2
+    assert "is a subclassed model" in result.output and "Rebuild it as a Functional" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert _files(tmp_path) == ["sub.keras"]
+
+
+def test_debug_shows_the_traceback(models, tmp_path):
+    result = run(models["small"], "-o", tmp_path / "o.keras", "--debug")
+    assert result.exit_code == 2
+    assert "Traceback" in result.output
+
+
+def test_existing_output_is_replaced_atomically(models, tmp_path):
+    out = tmp_path / "out.keras"
+    out.write_bytes(b"old")
+    result = run(models["tiny"], "-o", out)
+    assert result.exit_code == 0
+    assert out.read_bytes()[:2] == b"PK"
+    assert _files(tmp_path) == ["out.keras"]

@@ -8,7 +8,9 @@ call, while its replacement stays shared between calls, as the original was.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
+import sys
 from dataclasses import dataclass, replace
 
 import keras
@@ -77,6 +79,7 @@ def rewrite_model(
                 f"Received: {argument}={list(names)!r}"
             )
     _check_graph(model, model.name)
+    all_layers = _all_layers(model)
     rewriter = _Rewriter(
         mode=mode,
         constant_value=float(constant_value or 0.0),
@@ -84,9 +87,10 @@ def rewrite_model(
         exclude=tuple(exclude),
         enabled_opt_in=frozenset(rules),
         disabled=frozenset(skip_rules),
-        taken_names={layer.name for layer in _all_layers(model)},
+        taken_names={layer.name for layer in all_layers},
     )
-    new_model = rewriter.rebuild(model, prefix="")
+    with _recursion_room(len(all_layers)):
+        new_model = rewriter.rebuild(model, prefix="")
     for old, new in rewriter.weight_pairs:
         new.set_weights(old.get_weights())
     report = RewriteReport(
@@ -96,6 +100,17 @@ def rewrite_model(
         records=tuple(rewriter.records),
     )
     return RewriteResult(model=new_model, report=report)
+
+
+@contextlib.contextmanager
+def _recursion_room(layer_count):
+    """Keras maps graphs recursively; deep models need a higher recursion limit."""
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(previous, 20 * layer_count + 2000))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(previous)
 
 
 def _is_graph_model(layer) -> bool:

@@ -398,3 +398,23 @@ def test_rewritten_model_trains():
     before = rewritten.get_layer("c").get_weights()[0].copy()
     rewritten.fit(_data((4, 8, 8, 3)), _data((4, 8, 8, 2)), epochs=1, verbose=0)
     assert not np.array_equal(before, rewritten.get_layer("c").get_weights()[0])
+
+
+def test_deep_models_beyond_the_default_recursion_limit():
+    import sys
+
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(20000)
+    try:
+        inputs = keras.Input((6, 6, 2))
+        x = L.Conv2D(2, 3, padding="same", name="first")(inputs)
+        for index in range(1200):
+            x = L.Activation("linear", name=f"act{index}")(x)
+        x = L.Conv2D(2, 3, padding="same", name="last")(x)
+        model = keras.Model(inputs, x)
+    finally:
+        sys.setrecursionlimit(limit)
+    result = rewrite_model(model, mode="constant")
+    assert sys.getrecursionlimit() == limit
+    assert len(result.report.rewritten) == 2
+    assert _max_abs(model, result.model, _data((1, 6, 6, 2))) == 0.0

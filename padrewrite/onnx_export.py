@@ -24,6 +24,7 @@ from padrewrite.onnx_passes import (
     PadLowering,
     count_ops,
     hoist_layout_ops_above_pads,
+    hoist_pads_above_pointwise_ops,
     lower_placeholder_pads,
     model_opset,
     raise_opset,
@@ -52,6 +53,8 @@ class ExportReport:
         pads_rewritten: number of placeholder pads lowered, per mode.
         lowerings: one record per lowered pad.
         layout_ops_hoisted: Transpose/Unsqueeze moved above a pad.
+        pads_hoisted: per-position ops (1x1 convs, activations) a pad was
+            moved above (`hoist=True`).
     """
 
     path: str
@@ -62,6 +65,7 @@ class ExportReport:
     pads_rewritten: dict[str, int]
     lowerings: tuple[PadLowering, ...] = ()
     layout_ops_hoisted: int = 0
+    pads_hoisted: int = 0
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -105,7 +109,7 @@ def describe_io(model) -> ModelIO:
     )
 
 
-def export_onnx(model, path, opset: int = DEFAULT_OPSET) -> ExportReport:
+def export_onnx(model, path, opset: int = DEFAULT_OPSET, *, hoist: bool = True) -> ExportReport:
     """Export a Keras model to the ONNX file `path`.
 
     Args:
@@ -115,6 +119,9 @@ def export_onnx(model, path, opset: int = DEFAULT_OPSET) -> ExportReport:
         opset: ONNX opset. Up to 18 tf2onnx converts directly; above, the
             opset-18 graph is converted with `onnx.version_converter` (19
             allows native circular pads) and checked with onnxruntime.
+        hoist: move reflect/replicate/symmetric/circular pads above the 1x1
+            convolutions (and activations) that widen the channels before
+            them, so they pad the narrower tensor (same results).
 
     Returns:
         An `ExportReport`.
@@ -132,6 +139,7 @@ def export_onnx(model, path, opset: int = DEFAULT_OPSET) -> ExportReport:
     if opset > TF2ONNX_MAX_OPSET:
         proto = raise_opset(proto, opset)
     hoisted = hoist_layout_ops_above_pads(proto)
+    passed = hoist_pads_above_pointwise_ops(proto) if hoist else 0
     lowerings = lower_placeholder_pads(proto)
     _check(proto, load_in_onnxruntime=opset > TF2ONNX_MAX_OPSET)
     _write_atomically(proto, path)
@@ -145,6 +153,7 @@ def export_onnx(model, path, opset: int = DEFAULT_OPSET) -> ExportReport:
         pads_rewritten={mode: modes[mode] for mode in PLACEHOLDER_MODES},
         lowerings=tuple(lowerings),
         layout_ops_hoisted=hoisted,
+        pads_hoisted=passed,
     )
 
 

@@ -16,7 +16,10 @@ No pass ever gathers from the data tensor.
 
 `hoist_layout_ops_above_pads` moves the `Transpose`/`Unsqueeze` that tf2onnx
 puts between a pad and its convolution above the pad, so the pad (or its last
-`Concat`) feeds the `Conv` directly. The passes edit the model in place.
+`Concat`) feeds the `Conv` directly. `hoist_pads_above_pointwise_ops` moves
+value-copying pads above a channel-widening 1x1 convolution and the
+activations after it, so they pad the narrower tensor. The passes edit the
+model in place.
 """
 
 from __future__ import annotations
@@ -31,10 +34,12 @@ from onnx import helper, numpy_helper
 
 __all__ = [
     "ExportError",
+    "PLACEHOLDER_MODES",
     "PadLowering",
     "WRAP_OPSET",
     "count_ops",
     "hoist_layout_ops_above_pads",
+    "hoist_pads_above_pointwise_ops",
     "lower_placeholder_pads",
     "model_opset",
     "placeholder_mode",
@@ -153,6 +158,27 @@ def hoist_layout_ops_above_pads(model: onnx.ModelProto) -> int:
             return moves
 
 
+def hoist_pads_above_pointwise_ops(model: onnx.ModelProto) -> int:
+    """Move value-copying pads above the per-position ops that produce their input.
+
+    A reflect/edge/wrap `Pad` (placeholders included) commutes with any op
+    that maps each position on its own: `pad(f(x)) == f(pad(x))`. Moving the
+    pad above a 1x1 `Conv` that widens the channels pads the narrower tensor
+    (MobileNet's expand convolutions), so a pad moves only when its path
+    passes such a convolution, and then as far as that convolution. Constant
+    pads never move (f(0) is not 0). Only pads known before run time move.
+    Edits `model` in place; returns the number of ops passed.
+    """
+    editor = _Editor(model)
+    passed = 0
+    for pad in list(model.graph.node):
+        if pad.op_type == "Pad" and _attribute(pad, "mode", b"constant") in _COPYING_MODES:
+            passed += _hoist_pad(editor, pad)
+    if passed:
+        editor.replace_nodes(_topological_order(model.graph))
+    return passed
+
+
 def raise_opset(model: onnx.ModelProto, opset: int) -> onnx.ModelProto:
     """`model` converted to `opset` (default domain), with a matching IR version."""
     from onnx import version_converter
@@ -219,35 +245,33 @@ def set_io_names(model: onnx.ModelProto, inputs: list[str], outputs: list[str]) 
 
 def _slice_and_concat(editor, node, mode, pads):
     """Nodes computing `node`'s output with Slice+Concat, and the padded axes."""
-    if len(node.input) > 3 and node.input[3]:
-        raise ExportError(
-            f"Pad node '{node.name}' has an `axes` input; placeholder pads are "
-            f"expected to pad every axis. Received: inputs={list(node.input)}"
-        )
+    nodes = []
     if pads is None:
+        if len(node.input) > 3 and node.input[3]:
+            raise ExportError(
+                f"Pad node '{node.name}' has pads and axes computed at run time; "
+                f"only pads may be. Received: inputs={list(node.input)}"
+            )
         known = editor.known_values(node.input[1])
         rank = len(known) // 2 if known is not None else editor.rank(node.input[0])
         if rank is None:
             raise ExportError(
                 f"Cannot tell the rank of the input of Pad node '{node.name}' "
                 f"(its pads are computed at run time and shape inference gives "
-                f"no rank). Export with static input shapes, or use "
-                f"mode='reflect'/'replicate' (or circular with opset >= "
-                f"{WRAP_OPSET}), which need no rank."
+                f"no rank). Use mode='replicate', 'reflect', or 'circular' with "
+                f"opset >= {WRAP_OPSET}: they need no rank."
             )
         known = known if known is not None else [None] * (2 * rank)
-        nodes = []
         amounts = [
             value if value is not None else editor.pad_element(nodes, node, node.input[1], i)
             for i, value in enumerate(known)
         ]
+    elif any(value < 0 for value in pads):
+        raise ExportError(
+            f"Pad node '{node.name}' has negative pads (cropping), which "
+            f"{mode} padding does not allow. Received: pads={list(pads)}"
+        )
     else:
-        if any(value < 0 for value in pads):
-            raise ExportError(
-                f"Pad node '{node.name}' has negative pads (cropping), which "
-                f"{mode} padding does not allow. Received: pads={list(pads)}"
-            )
-        nodes = []
         amounts = list(pads)
     rank = len(amounts) // 2
     axes = tuple(
@@ -320,6 +344,126 @@ def _mirror_part(editor, nodes, data, axis, amount, mode, side, prefix):
 
 def _bound(editor, amount):
     return amount if isinstance(amount, str) else editor.const([amount])
+
+
+# --------------------------------------------------------------------------
+# Hoisting pads above per-position ops
+
+_COPYING_MODES = (b"reflect", b"edge", b"wrap")
+_UNARY_POINTWISE = frozenset(
+    "Abs Cast Ceil Clip Elu Erf Exp Floor Gelu HardSigmoid HardSwish Identity "
+    "LeakyRelu Log Mish Neg Reciprocal Relu Selu Sigmoid Sign Softplus Softsign "
+    "Sqrt Tanh ThresholdedRelu".split()
+)
+_BINARY_POINTWISE = frozenset("Add Sub Mul Div Pow Max Min PRelu".split())
+
+
+def _hoist_pad(editor, pad):
+    """Move `pad` above the ops up to the last channel-widening 1x1 Conv."""
+    pads = editor.static_pads(pad)
+    if pads is None or (len(pad.input) > 3 and pad.input[3]):
+        return 0
+    chain, data_inputs, stop = [], [], 0
+    current = pad.input[0]
+    while True:
+        op = editor.producers.get(current)
+        if (
+            op is None
+            or len(editor.consumers.get(current, [])) != 1
+            or editor.is_graph_output(current)
+            or len(op.output) != 1
+        ):
+            break
+        index = _per_position_input(editor, op, pads)
+        if index is None:
+            break
+        chain.append(op)
+        data_inputs.append(index)
+        if op.op_type == "Conv" and _widens_channels(editor, op):
+            stop = len(chain)
+        current = op.input[index]
+    if not stop:
+        return 0
+    first, last = chain[0], chain[stop - 1]
+    source = last.input[data_inputs[stop - 1]]
+    padded = editor.fresh(f"{pad.name}/hoisted:0")
+    for op in chain[:stop]:
+        editor.forget_value_info(op.output[0])  # shapes change: now padded
+    # Rewire: source -> pad -> padded -> last ... first -> pad's old output.
+    editor.consumers[source] = [pad if c is last else c for c in editor.consumers[source]]
+    last.input[data_inputs[stop - 1]] = padded
+    old_input = pad.input[0]
+    pad.input[0] = source
+    first.output[0] = pad.output[0]
+    pad.output[0] = padded
+    editor.producers[first.output[0]] = first
+    editor.producers[padded] = pad
+    editor.producers.pop(old_input, None)
+    editor.consumers[padded] = [last]
+    editor.consumers.pop(old_input, None)
+    return stop
+
+
+def _per_position_input(editor, op, pads):
+    """Index of the input `op` maps position by position, for these pads, or None."""
+    rank = len(pads) // 2
+    padded_axes = [a for a in range(rank) if pads[a] or pads[a + rank]]
+    constants = [i for i, name in enumerate(op.input) if not name or editor.constant_value(name) is not None]
+    variables = [i for i in range(len(op.input)) if i not in constants]
+    if len(variables) != 1:
+        return None
+    (index,) = variables
+    if op.op_type in _UNARY_POINTWISE:
+        return index if index == 0 else None
+    if op.op_type in _BINARY_POINTWISE:
+        other = op.input[1 - index] if len(op.input) == 2 else None
+        if other is None:
+            return None
+        shape = editor.constant_value(other).shape
+        if len(shape) > rank or (len(shape) == rank and editor.rank(op.input[index]) != rank):
+            return None
+        offset = rank - len(shape)
+        if any(axis >= offset and shape[axis - offset] != 1 for axis in padded_axes):
+            return None
+        return index
+    if op.op_type in ("Conv", "BatchNormalization"):
+        if index != 0 or any(axis < 2 for axis in padded_axes):
+            return None
+        if op.op_type == "BatchNormalization":
+            return 0
+        weights = editor.constant_value(op.input[1])
+        strides = _attribute(op, "strides", None) or [1]
+        explicit = _attribute(op, "pads", None) or [0]
+        if any(d != 1 for d in weights.shape[2:]) or set(strides) != {1} or set(explicit) != {0}:
+            return None
+        return 0
+    return None
+
+
+def _widens_channels(editor, conv):
+    weights = editor.constant_value(conv.input[1])
+    group = _attribute(conv, "group", 1)
+    return weights.shape[1] * group < weights.shape[0]
+
+
+def _topological_order(graph):
+    """The nodes of `graph` in dependency order, as close to the current one as possible."""
+    available = {value.name for value in graph.input} | {t.name for t in graph.initializer}
+    available.add("")
+    produced_by_nodes = {name for node in graph.node for name in node.output}
+    pending = list(graph.node)
+    ordered = []
+    while pending:
+        for i, node in enumerate(pending):
+            needs = [n for n in node.input if n in produced_by_nodes and n not in available]
+            if not needs:
+                ordered.append(node)
+                available.update(node.output)
+                del pending[i]
+                break
+        else:
+            raise ExportError("The ONNX graph has a cycle after hoisting pads.")
+    return ordered
 
 
 # --------------------------------------------------------------------------

@@ -176,12 +176,15 @@ class _Stats:
             return
         expected = expected.astype(np.float64)
         got = got.astype(np.float64)
-        both_nan = np.isnan(expected) & np.isnan(got)
-        diff = np.where(both_nan, 0.0, np.abs(got - expected))
-        diff = np.where(np.isnan(diff), np.inf, diff)
-        if diff.size == 0:
+        if expected.size == 0:
             return
-        scale = np.abs(np.where(both_nan, 0.0, expected))
+        # Equal values (infinities too) and NaN against NaN agree; any other
+        # NaN or infinity is an infinite difference.
+        same = (got == expected) | (np.isnan(expected) & np.isnan(got))
+        with np.errstate(invalid="ignore"):
+            diff = np.where(same, 0.0, np.abs(got - expected))
+        diff = np.where(np.isnan(diff), np.inf, diff)
+        scale = np.where(np.isfinite(expected), np.abs(expected), 0.0)
         nonzero = scale > 0
         self.max_abs = max(self.max_abs, float(diff.max()))
         if nonzero.any():

@@ -1,0 +1,236 @@
+"""export_onnx: names, validity, opsets, atomic writes, and op-optimal padding."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import keras
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import helper
+
+from onnx_models import MODES, exported, padded_conv_model, sequential_model
+from padrewrite.layers import placeholder_op_name
+from padrewrite.onnx_export import ExportError, export_onnx
+from padrewrite.onnx_passes import placeholder_mode
+
+FORBIDDEN = {"Gather", "GatherElements", "GatherND", "Compress", "ScatterElements", "ScatterND"}
+PADDED_KINDS = {
+    # kind: number of padded spatial axes per padded conv
+    "conv1d": 1,
+    "conv2d": 2,
+    "conv3d": 3,
+    "depthwise1d": 1,
+    "depthwise2d": 2,
+    "conv2d_channels_first": 2,
+    "conv1d_channels_first": 1,
+}
+PADDED_CONVS = 2  # see onnx_models.padded_conv_model
+
+
+def load(report):
+    return onnx.load(report.path)
+
+
+def consumers(model):
+    result = {}
+    for node in model.graph.node:
+        for name in node.input:
+            result.setdefault(name, []).append(node)
+    return result
+
+
+def mode_of(node):
+    for attribute in node.attribute:
+        if attribute.name == "mode":
+            return helper.get_attribute_value(attribute).decode()
+    return "constant"
+
+
+def feeds_a_conv(model, node):
+    return [n.op_type for n in consumers(model).get(node.output[0], [])] == ["Conv"]
+
+
+# -- op optimality ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", sorted(PADDED_KINDS))
+@pytest.mark.parametrize("mode,opset", [(m, 18) for m in MODES] + [("circular", 19)])
+def test_padding_is_op_optimal(kind, mode, opset):
+    _, report = exported(kind, mode, opset)
+    model = load(report)
+    counts = report.node_counts
+    assert not FORBIDDEN & set(counts)
+    pads = [node for node in model.graph.node if node.op_type == "Pad"]
+    axes = PADDED_KINDS[kind]
+    if mode == "constant":
+        assert len(pads) <= PADDED_CONVS
+        assert all(feeds_a_conv(model, pad) and mode_of(pad) == "constant" for pad in pads)
+    elif mode in ("reflect", "replicate") or opset >= 19:
+        native = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode]
+        assert [mode_of(pad) for pad in pads] == [native] * PADDED_CONVS
+        assert all(feeds_a_conv(model, pad) for pad in pads)
+    else:
+        assert pads == []
+        assert counts["Slice"] <= 2 * axes * PADDED_CONVS
+        assert counts["Concat"] == axes * PADDED_CONVS
+        last_concats = [
+            node for node in model.graph.node
+            if node.op_type == "Concat" and feeds_a_conv(model, node)
+        ]
+        assert len(last_concats) == PADDED_CONVS
+    lowered = sum(report.pads_rewritten.values())
+    assert lowered == (PADDED_CONVS if mode in report.pads_rewritten else 0)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_run_time_pads_are_lowered_without_gathers(mode):
+    _, report = exported("dynamic", mode)
+    counts = report.node_counts
+    assert not FORBIDDEN & set(counts)
+    if mode in ("symmetric", "circular"):
+        (record,) = report.lowerings
+        assert record.pads is None and record.axes == (1, 2)  # NHWC spatial axes
+        model = load(report)
+        data_slices = [
+            node for node in model.graph.node
+            if node.op_type == "Slice" and "padrewrite" in node.name and "/pads_" not in node.name
+        ]
+        assert len(data_slices) == 4
+    else:
+        assert counts["Pad"] == 1
+
+
+def test_circular_at_opset_19_is_a_wrap_pad_with_run_time_pads():
+    _, report = exported("dynamic", "circular", 19)
+    assert [record.lowered_to for record in report.lowerings] == ["Pad(wrap)"]
+    assert report.opset == 19
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_pads_are_hoisted_above_a_widening_1x1_conv(mode, tmp_path):
+    _, report = exported("expand", mode)
+    model = load(report)
+    ops = [node.op_type for node in model.graph.node]
+    if mode == "constant":
+        assert report.pads_hoisted == 0
+    else:
+        assert report.pads_hoisted == 2  # the 1x1 Conv and the ReLU6 (Clip)
+        assert ops.index("Conv") > max(i for i, op in enumerate(ops) if op in ("Pad", "Concat"))
+    unhoisted = export_onnx(exported("expand", mode)[0], tmp_path / "m.onnx", hoist=False)
+    assert unhoisted.pads_hoisted == 0
+    assert unhoisted.node_counts == report.node_counts
+
+
+# -- names, validity ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kind,inputs,outputs",
+    [
+        ("conv2d", ("image",), ("logits",)),
+        ("sequential", ("pixels",), ("scores",)),
+        ("multi_io", ("image", "signal"), ("logits", "features")),
+        ("nested", ("image",), ("head",)),
+    ],
+)
+def test_names_are_the_keras_names(kind, inputs, outputs):
+    _, report = exported(kind)
+    model = load(report)
+    assert report.input_names == inputs and report.output_names == outputs
+    assert tuple(value.name for value in model.graph.input) == inputs
+    assert sorted(value.name for value in model.graph.output) == sorted(outputs)
+
+
+@pytest.mark.parametrize("kind", ["conv1d", "conv3d", "multi_io", "nested", "sequential", "dynamic"])
+def test_exported_files_pass_the_full_checker(kind):
+    _, report = exported(kind, "symmetric")
+    onnx.checker.check_model(report.path, full_check=True)
+
+
+def test_batch_and_unknown_sizes_stay_dynamic():
+    _, report = exported("dynamic", "reflect")
+    (value,) = load(report).graph.input
+    dims = value.type.tensor_type.shape.dim
+    assert [d.HasField("dim_value") for d in dims] == [False, False, False, True]
+    assert dims[3].dim_value == 3
+
+
+def test_report_to_dict_is_json():
+    _, report = exported("nested")
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["opset"] == 18
+    assert data["pads_rewritten"] == {"replicate": 1, "symmetric": 0, "circular": 1}
+    assert data["output_names"] == ["head"]
+    assert data["node_counts"]["Conv"] == 2
+    assert [record["mode"] for record in data["lowerings"]] == ["circular", "replicate"]
+
+
+def test_placeholder_names_from_the_layers_are_recognised():
+    for mode in ("replicate", "symmetric", "circular"):
+        node = helper.make_node(
+            "Pad", ["x", "p"], ["y"], mode="reflect", name=f"m/layer_1/{placeholder_op_name(mode)}"
+        )
+        assert placeholder_mode(node) == mode
+
+
+@pytest.mark.parametrize("opset", [13, 21])
+def test_other_opsets(opset, tmp_path):
+    model = sequential_model("circular")
+    report = export_onnx(model, tmp_path / "model.onnx", opset=opset)
+    proto = onnx.load(report.path)
+    assert report.opset == opset
+    assert [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")] == [opset]
+    expected = "Pad(wrap)" if opset >= 19 else "Slice+Concat"
+    assert [record.lowered_to for record in report.lowerings] == [expected]
+    x = np.random.default_rng(0).standard_normal((2, 12, 12, 3)).astype(np.float32)
+    session = ort.InferenceSession(report.path, providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {"pixels": x})
+    np.testing.assert_allclose(got, model(x).numpy(), atol=1e-5, rtol=1e-4)
+
+
+# -- writing and errors -------------------------------------------------------------
+
+
+def test_export_replaces_an_existing_file_and_leaves_no_temporary(tmp_path):
+    path = tmp_path / "model.onnx"
+    path.write_bytes(b"old")
+    export_onnx(padded_conv_model(1, "replicate"), path)
+    onnx.checker.check_model(str(path), full_check=True)
+    assert os.listdir(tmp_path) == ["model.onnx"]
+
+
+@pytest.mark.parametrize(
+    "opset,message",
+    [
+        (12, r"`opset` must be an int from 13 to \d+ .* Received: opset=12"),
+        (99, r"Received: opset=99"),
+        (True, r"Received: opset=True"),
+        ("18", r"Received: opset='18'"),
+    ],
+)
+def test_bad_opsets_are_refused_before_writing(opset, message, tmp_path):
+    with pytest.raises(ExportError, match=message):
+        export_onnx(padded_conv_model(1, "reflect"), tmp_path / "m.onnx", opset=opset)
+    assert os.listdir(tmp_path) == []
+
+
+def test_missing_directory_is_refused(tmp_path):
+    path = tmp_path / "missing" / "m.onnx"
+    with pytest.raises(ExportError, match=r"directory of `path` does not exist\. Received: path="):
+        export_onnx(padded_conv_model(1, "reflect"), path)
+
+
+def test_subclassed_and_non_keras_models_are_refused(tmp_path):
+    class Subclassed(keras.Model):
+        def call(self, x):
+            return x
+
+    with pytest.raises(ExportError, match=r"built Functional or Sequential .* Received: model=Subclassed"):
+        export_onnx(Subclassed(), tmp_path / "m.onnx")
+    with pytest.raises(ExportError, match=r"must be a Keras model\. Received: model=str"):
+        export_onnx("model.keras", tmp_path / "m.onnx")
+    assert ExportError.__mro__[1] is ValueError

@@ -1,0 +1,484 @@
+"""ONNX passes on hand-built graphs, checked with onnxruntime against numpy.pad."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from onnx import TensorProto, helper, numpy_helper
+
+from padrewrite.modes import NUMPY_NAMES
+from padrewrite.onnx_passes import (
+    WRAP_OPSET,
+    ExportError,
+    count_ops,
+    hoist_layout_ops_above_pads,
+    hoist_pads_above_pointwise_ops,
+    lower_placeholder_pads,
+    model_opset,
+    placeholder_mode,
+    raise_opset,
+    set_io_names,
+)
+
+IR_VERSION = 8  # helper.make_model's default is newer than onnxruntime accepts
+LOWERED_MODES = ("replicate", "symmetric", "circular")
+DATA_OPS_FORBIDDEN = {"Gather", "GatherElements", "GatherND", "Compress", "ScatterElements"}
+
+
+def make_model(nodes, inputs, outputs, initializers=(), opset=18):
+    graph = helper.make_graph(nodes, "g", inputs, outputs, list(initializers))
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=IR_VERSION
+    )
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def value(name, shape, dtype=TensorProto.FLOAT):
+    return helper.make_tensor_value_info(name, dtype, shape)
+
+
+def ints(name, values):
+    return numpy_helper.from_array(np.asarray(values, dtype=np.int64), name)
+
+
+def placeholder_pad_model(shape, pads, mode, opset=18, name=None):
+    """x -> Pad(reflect) named like an exported placeholder -> y."""
+    rank = len(shape)
+    width = [(b, a) for b, a in pads]
+    out_shape = [n + b + a for n, (b, a) in zip(shape, width)]
+    node = helper.make_node(
+        "Pad", ["x", "pads"], ["y"], mode="reflect",
+        name=name or f"model/layer_1/padrewrite_{mode}",
+    )
+    flat = [b for b, _ in width] + [a for _, a in width]
+    assert len(flat) == 2 * rank
+    return make_model(
+        [node], [value("x", shape)], [value("y", out_shape)], [ints("pads", flat)], opset
+    )
+
+
+def dynamic_pad_model(shape, mode, opset=18, known_zero_axes=()):
+    """x, pads (run-time input) -> Pad(reflect) placeholder -> y.
+
+    With `known_zero_axes`, the pads of those axes are constant zeros
+    concatenated (as tf2onnx builds them) with the run-time part.
+    """
+    rank = len(shape)
+    nodes = []
+    initializers = []
+    inputs = [value("x", shape)]
+    if known_zero_axes:
+        # pads matrix [rank, 2] = rows of constant zeros or of the input rows.
+        free = [axis for axis in range(rank) if axis not in known_zero_axes]
+        inputs.append(value("pads", [len(free), 2], TensorProto.INT64))
+        initializers.append(ints("zero_row", [[0, 0]]))
+        nodes.append(helper.make_node("Split", ["pads"], [f"row{a}" for a in free], axis=0, num_outputs=len(free)))
+        rows = ["zero_row" if axis in known_zero_axes else f"row{axis}" for axis in range(rank)]
+        nodes += [
+            helper.make_node("Concat", rows, ["matrix"], axis=0),
+            helper.make_node("Transpose", ["matrix"], ["matrix_t"], perm=[1, 0]),
+            helper.make_node("Reshape", ["matrix_t", "flat_shape"], ["pads_flat"]),
+        ]
+        initializers.append(ints("flat_shape", [-1]))
+        pads_name = "pads_flat"
+    else:
+        inputs.append(value("pads", [2 * rank], TensorProto.INT64))
+        pads_name = "pads"
+    nodes.append(
+        helper.make_node("Pad", ["x", pads_name], ["y"], mode="reflect",
+                         name=f"m/sp/padrewrite_{mode}")
+    )
+    out = value("y", [f"d{i}" for i in range(rank)])
+    return make_model(nodes, inputs, [out], initializers, opset)
+
+
+def run(model, **feeds):
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(None, feeds)[0]
+
+
+def lowered(model):
+    """Lower a copy of `model`, check it, return (model, records)."""
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    records = lower_placeholder_pads(copy)
+    onnx.checker.check_model(copy, full_check=True)
+    return copy, records
+
+
+def reference(x, pads, mode):
+    return np.pad(x, pads, mode=NUMPY_NAMES[mode])
+
+
+# Static pads: (shape, pads per axis); NCHW-like, NHWC-like, 1D, 3D, asymmetric.
+STATIC_CASES = [
+    ((1, 2, 5, 6), [(0, 0), (0, 0), (1, 2), (2, 1)]),  # NCHW
+    ((2, 5, 6, 3), [(0, 0), (2, 0), (0, 3), (0, 0)]),  # NHWC, one side only
+    ((1, 3, 7), [(0, 0), (0, 0), (3, 1)]),  # NCW
+    ((1, 2, 3, 4, 5), [(0, 0), (0, 0), (1, 1), (2, 3), (0, 5)]),  # NCDHW
+    ((1, 4, 4, 1), [(0, 0), (4, 4), (4, 4), (0, 0)]),  # pad == size
+]
+
+
+@pytest.mark.parametrize("mode", LOWERED_MODES)
+@pytest.mark.parametrize("opset", [18, WRAP_OPSET])
+@pytest.mark.parametrize("shape,pads", STATIC_CASES)
+def test_static_pads_match_numpy(mode, opset, shape, pads):
+    model, records = lowered(placeholder_pad_model(shape, pads, mode, opset))
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    np.testing.assert_array_equal(run(model, x=x), reference(x, pads, mode))
+    (record,) = records
+    assert record.mode == mode
+    assert record.pads == tuple([b for b, _ in pads] + [a for _, a in pads])
+
+
+@pytest.mark.parametrize("mode", LOWERED_MODES)
+@pytest.mark.parametrize("opset", [18, WRAP_OPSET])
+@pytest.mark.parametrize("shape,pads", STATIC_CASES)
+def test_static_pads_use_the_fewest_ops(mode, opset, shape, pads):
+    model, (record,) = lowered(placeholder_pad_model(shape, pads, mode, opset))
+    counts = count_ops(model)
+    padded = [axis for axis, (b, a) in enumerate(pads) if b or a]
+    native = mode == "replicate" or (mode == "circular" and opset >= WRAP_OPSET)
+    if native:
+        assert counts == {"Pad": 1}
+        (pad,) = model.graph.node
+        mode_attribute = helper.get_attribute_value(pad.attribute[0])
+        assert mode_attribute == (b"edge" if mode == "replicate" else b"wrap")
+        assert record.lowered_to == f"Pad({mode_attribute.decode()})"
+    else:
+        sides = sum(bool(b) + bool(a) for b, a in pads)
+        assert counts == {"Concat": len(padded), "Slice": sides}
+        assert record.lowered_to == "Slice+Concat"
+        assert record.axes == tuple(padded)
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), mode=st.sampled_from(LOWERED_MODES), opset=st.sampled_from([18, 19]))
+def test_random_static_pads_match_numpy(data, mode, opset):
+    rank = data.draw(st.integers(1, 4), label="rank")
+    shape = data.draw(st.lists(st.integers(1, 5), min_size=rank, max_size=rank), label="shape")
+    limit = (lambda n: n) if mode != "replicate" else (lambda n: 6)
+    pads = [
+        (data.draw(st.integers(0, limit(n))), data.draw(st.integers(0, limit(n))))
+        for n in shape
+    ]
+    model, _ = lowered(placeholder_pad_model(shape, pads, mode, opset))
+    x = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+    np.testing.assert_array_equal(run(model, x=x), reference(x, pads, mode))
+
+
+@pytest.mark.parametrize("mode", LOWERED_MODES)
+@pytest.mark.parametrize("opset", [18, WRAP_OPSET])
+def test_run_time_pads_match_numpy_including_zero_pads(mode, opset):
+    shape = (1, 2, 5, 4)
+    model, (record,) = lowered(dynamic_pad_model(shape, mode, opset))
+    assert record.pads is None
+    x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    for pads in ([(0, 0), (0, 0), (1, 2), (2, 1)], [(0, 0), (1, 0), (0, 1), (0, 0)],
+                 [(0, 0), (0, 0), (0, 0), (0, 0)], [(1, 1), (2, 2), (5, 5), (4, 4)]):
+        flat = np.array([b for b, _ in pads] + [a for _, a in pads], dtype=np.int64)
+        np.testing.assert_array_equal(run(model, x=x, pads=flat), reference(x, pads, mode))
+
+
+@pytest.mark.parametrize("mode", ["symmetric", "circular"])
+def test_run_time_pads_slice_only_axes_that_may_be_padded(mode):
+    shape = (2, 3, 6, 5)  # NCHW: batch and channel pads are constant zeros
+    model, (record,) = lowered(dynamic_pad_model(shape, mode, 18, known_zero_axes=(0, 1)))
+    assert record.axes == (2, 3)
+    counts = count_ops(model)
+    data_slices = [
+        node for node in model.graph.node
+        if node.op_type == "Slice" and node.input[0] not in ("pads_flat",)
+    ]
+    assert len(data_slices) == 4 and counts["Concat"] == 2 + 1  # + tf2onnx-like Concat
+    assert not DATA_OPS_FORBIDDEN & set(counts)
+    x = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
+    for rows in ([[1, 2], [0, 3]], [[0, 0], [5, 0]]):
+        pads = [(0, 0), (0, 0), *map(tuple, rows)]
+        got = run(model, x=x, pads=np.array(rows, dtype=np.int64))
+        np.testing.assert_array_equal(got, reference(x, pads, mode))
+
+
+def test_lowering_leaves_other_pads_alone():
+    nodes = [
+        helper.make_node("Pad", ["x", "pads"], ["a"], mode="reflect", name="m/l/MirrorPad"),
+        helper.make_node("Pad", ["a", "pads"], ["y"], mode="constant", name="m/padrewrite_symmetric"),
+    ]
+    model = make_model(nodes, [value("x", [1, 4])], [value("y", [1, 8])], [ints("pads", [0, 1, 0, 1])])
+    copy, records = lowered(model)
+    assert records == []
+    assert copy == model
+
+
+def test_lowering_is_idempotent():
+    model, first = lowered(placeholder_pad_model((1, 4), [(0, 0), (1, 1)], "replicate"))
+    again, second = lowered(model)
+    assert len(first) == 1 and second == []
+    assert again == model
+
+
+def test_all_zero_pads_become_identity():
+    model, (record,) = lowered(placeholder_pad_model((1, 4), [(0, 0), (0, 0)], "symmetric"))
+    assert record.lowered_to == "Identity" and count_ops(model) == {"Identity": 1}
+    x = np.ones((1, 4), np.float32)
+    np.testing.assert_array_equal(run(model, x=x), x)
+
+
+def test_negative_pads_are_refused():
+    node = helper.make_node("Pad", ["x", "pads"], ["y"], mode="reflect", name="padrewrite_symmetric")
+    model = make_model([node], [value("x", [1, 4])], [value("y", [1, 3])], [ints("pads", [0, -1, 0, 0])])
+    with pytest.raises(ExportError, match=r"negative pads .* Received: pads=\[0, -1, 0, 0\]"):
+        lower_placeholder_pads(model)
+
+
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("functional_1/c1_pad_1/padrewrite_replicate", "replicate"),
+        ("padrewrite_circular", "circular"),
+        ("a/padrewrite_symmetric_1", "symmetric"),
+        ("a/padrewrite_symmetric__59", None),  # tf2onnx helper node, not the pad
+        ("a/padrewrite_symmetric/b", None),
+        ("a/padrewrite_reflect", None),
+    ],
+)
+def test_placeholder_names(name, expected):
+    node = helper.make_node("Pad", ["x", "p"], ["y"], mode="reflect", name=name)
+    assert placeholder_mode(node) == expected
+
+
+# -- hoisting ---------------------------------------------------------------
+
+
+def conv_weights(channels):
+    return numpy_helper.from_array(
+        np.random.default_rng(3).standard_normal((2, channels, 3)).astype(np.float32), "w"
+    )
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "edge"])
+def test_hoist_transpose_above_pad(mode):
+    # NWC -> Pad -> Transpose(NCW) -> Conv: the Pad should end up feeding the Conv.
+    nodes = [
+        helper.make_node("Pad", ["x", "pads"], ["p"], mode=mode, name="pad"),
+        helper.make_node("Transpose", ["p"], ["t"], perm=[0, 2, 1], name="tr"),
+        helper.make_node("Conv", ["t", "w"], ["y"], name="conv"),
+    ]
+    model = make_model(
+        nodes, [value("x", [1, 6, 3])], [value("y", [1, 2, 7])],
+        [ints("pads", [0, 1, 0, 0, 2, 0]), conv_weights(3)],
+    )
+    x = np.random.default_rng(4).standard_normal((1, 6, 3)).astype(np.float32)
+    expected = run(model, x=x)
+    assert hoist_layout_ops_above_pads(model) == 1
+    onnx.checker.check_model(model, full_check=True)
+    assert [n.op_type for n in model.graph.node] == ["Transpose", "Pad", "Conv"]
+    assert model.graph.node[2].input[0] == model.graph.node[1].output[0]
+    np.testing.assert_array_equal(run(model, x=x), expected)
+
+
+def test_hoist_unsqueeze_above_pad_keeps_placeholder_name():
+    # NCW -> Pad -> Unsqueeze(axis 2) -> Conv (as tf2onnx emits Conv1D).
+    nodes = [
+        helper.make_node("Pad", ["x", "pads"], ["p"], mode="reflect", name="m/padrewrite_symmetric"),
+        helper.make_node("Unsqueeze", ["p", "axes"], ["u"], name="unsq"),
+        helper.make_node("Conv", ["u", "w4"], ["y"], name="conv"),
+    ]
+    w4 = numpy_helper.from_array(
+        np.random.default_rng(5).standard_normal((2, 3, 1, 3)).astype(np.float32), "w4"
+    )
+    model = make_model(
+        nodes, [value("x", [1, 3, 6])], [value("y", [1, 2, 1, 8])],
+        [ints("pads", [0, 0, 2, 0, 0, 2]), ints("axes", [2]), w4],
+    )
+    assert hoist_layout_ops_above_pads(model) == 1
+    assert [n.op_type for n in model.graph.node] == ["Unsqueeze", "Pad", "Conv"]
+    (record,) = lower_placeholder_pads(model)
+    onnx.checker.check_model(model, full_check=True)
+    assert record.axes == (3,)
+    assert model.graph.node[-1].op_type == "Conv"
+    assert model.graph.node[-2].op_type == "Concat"
+    x = np.random.default_rng(6).standard_normal((1, 3, 6)).astype(np.float32)
+    padded = np.pad(x, [(0, 0), (0, 0), (2, 2)], mode="symmetric")[:, :, None, :]
+    w = numpy_helper.to_array(w4)
+    expected = np.stack(
+        [sum(np.convolve(padded[0, c, 0], w[o, c, 0, ::-1], "valid") for c in range(3)) for o in range(2)]
+    )[None, :, None, :]
+    np.testing.assert_allclose(run(model, x=x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_hoist_skips_pads_with_several_consumers_or_run_time_pads():
+    nodes = [
+        helper.make_node("Pad", ["x", "pads"], ["p"], mode="reflect", name="pad"),
+        helper.make_node("Transpose", ["p"], ["t"], perm=[1, 0], name="tr"),
+        helper.make_node("Relu", ["p"], ["r"], name="relu"),
+        helper.make_node("Pad", ["x", "dyn"], ["q"], mode="reflect", name="pad2"),
+        helper.make_node("Transpose", ["q"], ["u"], perm=[1, 0], name="tr2"),
+    ]
+    model = make_model(
+        nodes, [value("x", [3, 4]), value("dyn", [4], TensorProto.INT64)],
+        [value("t", [6, 3]), value("r", [3, 6]), value("u", ["a", "b"])],
+        [ints("pads", [0, 1, 0, 1])],
+    )
+    before = onnx.ModelProto()
+    before.CopyFrom(model)
+    assert hoist_layout_ops_above_pads(model) == 0
+    assert model == before
+
+
+# -- hoisting pads above per-position ops ---------------------------------------
+
+
+def expand_block(mode="reflect", pad_name="block/pad", cin=2, cout=6, bias=None, shared=False):
+    """x -> 1x1 Conv (cin -> cout) -> [Add bias] -> Clip(0, 6) -> Pad -> depthwise 3x3 Conv."""
+    rng = np.random.default_rng(7)
+    tensors = [
+        numpy_helper.from_array(rng.standard_normal((cout, cin, 1, 1)).astype(np.float32), "w1"),
+        numpy_helper.from_array(rng.standard_normal((cout, 1, 3, 3)).astype(np.float32), "wd"),
+        numpy_helper.from_array(np.array(0.0, np.float32), "lo"),
+        numpy_helper.from_array(np.array(6.0, np.float32), "hi"),
+        ints("pads", [0, 0, 1, 2, 0, 0, 2, 1]),
+    ]
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["e"], name="expand")]
+    activation_input = "e"
+    if bias is not None:
+        tensors.append(numpy_helper.from_array(bias.astype(np.float32), "bias"))
+        nodes.append(helper.make_node("Add", ["e", "bias"], ["eb"], name="bias"))
+        activation_input = "eb"
+    nodes += [
+        helper.make_node("Clip", [activation_input, "lo", "hi"], ["a"], name="relu6"),
+        helper.make_node("Pad", ["a", "pads"], ["p"], mode=mode, name=pad_name),
+        helper.make_node("Conv", ["p", "wd"], ["y"], group=cout, name="depthwise"),
+    ]
+    outputs = [value("y", [1, cout, 7, 7])]
+    if shared:
+        nodes.append(helper.make_node("Neg", ["a"], ["n"], name="other_use"))
+        outputs.append(value("n", [1, cout, 6, 6]))
+    return make_model(nodes, [value("x", [1, cin, 6, 6])], outputs, tensors)
+
+
+def outputs_of(model, x):
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(None, {"x": x})
+
+
+@pytest.mark.parametrize("mode", ["reflect", "edge", "wrap"])
+def test_pads_move_above_a_widening_1x1_conv_and_its_activation(mode):
+    opset = 19 if mode == "wrap" else 18
+    model = expand_block(mode)
+    if opset != 18:
+        model = raise_opset(model, opset)
+    x = np.random.default_rng(8).standard_normal((1, 2, 6, 6)).astype(np.float32)
+    expected = outputs_of(model, x)
+    assert hoist_pads_above_pointwise_ops(model) == 2
+    onnx.checker.check_model(model, full_check=True)
+    assert [n.op_type for n in model.graph.node] == ["Pad", "Conv", "Clip", "Conv"]
+    assert model.graph.node[0].input[0] == "x"
+    np.testing.assert_allclose(outputs_of(model, x)[0], expected[0], rtol=1e-5, atol=1e-5)
+
+
+def test_hoisted_placeholders_still_lower_exactly():
+    reference_model = expand_block(pad_name="m/padrewrite_symmetric")
+    hoisted = onnx.ModelProto()
+    hoisted.CopyFrom(reference_model)
+    lower_placeholder_pads(reference_model)
+    assert hoist_pads_above_pointwise_ops(hoisted) == 2
+    (record,) = lower_placeholder_pads(hoisted)
+    onnx.checker.check_model(hoisted, full_check=True)
+    assert record.axes == (2, 3)
+    assert [n.op_type for n in hoisted.graph.node][-3:] == ["Conv", "Clip", "Conv"]
+    x = np.random.default_rng(9).standard_normal((1, 2, 6, 6)).astype(np.float32)
+    np.testing.assert_allclose(
+        outputs_of(hoisted, x)[0], outputs_of(reference_model, x)[0], rtol=1e-5, atol=1e-5
+    )
+
+
+def test_per_channel_bias_is_passed_but_a_per_position_one_is_not():
+    per_channel = expand_block(bias=np.ones((6, 1, 1)))
+    assert hoist_pads_above_pointwise_ops(per_channel) == 3
+    per_position = expand_block(bias=np.arange(36.0).reshape(1, 1, 6, 6))
+    assert hoist_pads_above_pointwise_ops(per_position) == 0
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"mode": "constant"},  # f(0) != 0: a constant pad never moves
+        {"cin": 6, "cout": 2},  # a narrowing conv: padding before it costs more
+        {"shared": True},  # the activation has another consumer
+    ],
+)
+def test_pads_stay_put(kwargs):
+    model = expand_block(**kwargs)
+    before = onnx.ModelProto()
+    before.CopyFrom(model)
+    assert hoist_pads_above_pointwise_ops(model) == 0
+    assert model == before
+
+
+# -- names, opsets ----------------------------------------------------------
+
+
+def test_set_io_names_renames_and_adds_identity_for_shared_outputs():
+    nodes = [helper.make_node("Relu", ["x:0"], ["Identity:0"], name="relu")]
+    model = make_model(
+        nodes, [value("x:0", [2])], [value("Identity:0", [2]), value("Identity:0", [2])]
+    )
+    set_io_names(model, ["img"], ["logits", "copy"])
+    onnx.checker.check_model(model, full_check=True)
+    assert [v.name for v in model.graph.input] == ["img"]
+    assert [v.name for v in model.graph.output] == ["logits", "copy"]
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    a, b = session.run(None, {"img": np.array([-1.0, 2.0], np.float32)})
+    np.testing.assert_array_equal(a, [0.0, 2.0])
+    np.testing.assert_array_equal(b, [0.0, 2.0])
+
+
+def test_set_io_names_moves_a_clashing_internal_name():
+    nodes = [
+        helper.make_node("Relu", ["x"], ["logits"], name="relu"),
+        helper.make_node("Neg", ["logits"], ["out:0"], name="neg"),
+    ]
+    model = make_model(nodes, [value("x", [2])], [value("out:0", [2])])
+    set_io_names(model, ["x"], ["logits"])
+    onnx.checker.check_model(model, full_check=True)
+    assert run(model, x=np.array([-1.0, 2.0], np.float32)).tolist() == [-0.0, -2.0]
+
+
+def test_set_io_names_checks_counts():
+    model = make_model([helper.make_node("Relu", ["x"], ["y"])], [value("x", [2])], [value("y", [2])])
+    with pytest.raises(ExportError, match=r"has 1 outputs, expected 2\. Received: outputs=\['a', 'b'\]"):
+        set_io_names(model, ["x"], ["a", "b"])
+
+
+def test_raise_opset_then_wrap():
+    model = placeholder_pad_model((1, 5), [(0, 0), (2, 3)], "circular", opset=18)
+    raised = raise_opset(model, WRAP_OPSET)
+    assert model_opset(raised) == WRAP_OPSET and raised.ir_version >= 9
+    (record,) = lower_placeholder_pads(raised)
+    assert record.lowered_to == "Pad(wrap)"
+    onnx.checker.check_model(raised, full_check=True)
+    x = np.arange(5, dtype=np.float32)[None]
+    np.testing.assert_array_equal(run(raised, x=x), np.pad(x, [(0, 0), (2, 3)], mode="wrap"))
+
+
+@pytest.mark.parametrize("mode", ["symmetric", "circular"])
+def test_static_pads_with_an_axes_input(mode):
+    node = helper.make_node(
+        "Pad", ["x", "pads", "", "axes"], ["y"], mode="reflect", name=f"padrewrite_{mode}"
+    )
+    model = make_model(
+        [node], [value("x", [1, 2, 5])], [value("y", [1, 2, 8])],
+        [ints("pads", [1, 2]), ints("axes", [-1])],
+    )
+    lowered_model, (record,) = lowered(model)
+    assert record.pads == (0, 0, 1, 0, 0, 2) and record.axes == (2,)
+    x = np.arange(10, dtype=np.float32).reshape(1, 2, 5)
+    expected = reference(x, [(0, 0), (0, 0), (1, 2)], mode)
+    np.testing.assert_array_equal(run(lowered_model, x=x), expected)

@@ -264,6 +264,7 @@ def rewrite_command(model, mode, output, value, onnx_path, opset, no_hoist, veri
                 keras_check = check_saved_model(
                     original, result.model, staged_model,
                     exact=(mode == "constant" and not value), safe_mode=not unsafe,
+                    input_shapes=shapes or None,
                 )
             keras_check = replace(keras_check, path=str(output))
             document["verify"]["keras"] = keras_check.to_dict()

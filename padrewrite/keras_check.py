@@ -67,69 +67,77 @@ class KerasCheckReport:
         return lines
 
 
-def random_inputs(model, *, batch_size=2, default_size=32, seed=0):
-    """Seeded inputs for `model`: unknown dims become `batch_size` / `default_size`."""
-    rng = np.random.default_rng(seed)
-    arrays = []
-    for tensor in model.inputs:
-        shape = [batch_size] + [default_size if d is None else d for d in tensor.shape[1:]]
-        dtype = np.dtype(str(tensor.dtype)) if str(tensor.dtype) != "bfloat16" else np.float32
-        if np.issubdtype(dtype, np.integer):
-            arrays.append(rng.integers(0, 10, size=shape).astype(dtype))
-        else:
-            arrays.append(rng.standard_normal(shape).astype(dtype))
-    return arrays
-
-
-def _outputs(model, arrays):
+def _outputs(model, io, batch):
     import keras
 
-    feed = arrays[0] if len(arrays) == 1 else arrays
-    result = model(feed, training=False)
-    names = list(model.output_names)
-    flat = keras.tree.flatten(result)
-    return [(names[i] if i < len(names) else str(i), np.asarray(t)) for i, t in enumerate(flat)]
+    result = keras.tree.flatten(model(io.pack_inputs(batch), training=False))
+    return [np.asarray(keras.ops.convert_to_numpy(t)) for t in result]
 
 
 def check_saved_model(
-    original, rewritten, saved_path, *, exact: bool, safe_mode: bool = True, seed: int = 0
+    original,
+    rewritten,
+    saved_path,
+    *,
+    exact: bool,
+    safe_mode: bool = True,
+    input_shapes: dict | None = None,
+    samples: int = 1,
+    seed: int = 0,
 ) -> KerasCheckReport:
     """Reload `saved_path` as a user would and compare it with the models in memory.
 
     Output shapes and dtypes must equal the original's; with `exact` (constant
     mode, value 0) the outputs must too (atol `EXACT_ATOL`); the reloaded file
-    must compute what the in-memory rewrite computes.
+    must compute what the in-memory rewrite computes. Inputs as in
+    `padrewrite.parity.make_inputs` (random samples, zeros, ones).
     """
     from padrewrite.io import load_model
+    from padrewrite.parity import make_inputs
 
     reloaded = load_model(saved_path, safe_mode=safe_mode)
-    arrays = random_inputs(original, seed=seed)
-    expected = _outputs(original, arrays)
-    in_memory = _outputs(rewritten, arrays)
-    got = _outputs(reloaded, arrays)
-    checks = []
-    for (name, want), (_, mine), (_, have) in zip(expected, in_memory, got):
-        same_layout = want.shape == have.shape and want.dtype == have.dtype
-        vs_rewritten = _max_abs(have, mine)
-        vs_original = _max_abs(have, want) if exact and same_layout else None
-        passed = (
-            same_layout
-            and vs_rewritten == 0.0
-            and (vs_original is None or vs_original <= EXACT_ATOL)
+    io, _, batches = make_inputs(
+        original, input_shapes=input_shapes, samples=samples, seed=seed
+    )
+    per_output = [[] for _ in io.output_names]
+    for batch in batches:
+        results = zip(
+            _outputs(original, io, batch),
+            _outputs(rewritten, io, batch),
+            _outputs(reloaded, io, batch),
         )
-        checks.append(
-            OutputCheck(
-                name=name,
-                shape=tuple(have.shape),
-                expected_shape=tuple(want.shape),
-                dtype=str(have.dtype),
-                expected_dtype=str(want.dtype),
-                max_abs_vs_original=vs_original,
-                max_abs_vs_rewritten=vs_rewritten,
-                passed=passed,
-            )
-        )
+        for index, triple in enumerate(results):
+            per_output[index].append(triple)
+    checks = [
+        _check_output(name, triples, exact)
+        for name, triples in zip(io.output_names, per_output)
+    ]
     return KerasCheckReport(path=str(saved_path), exact=exact, outputs=tuple(checks))
+
+
+def _check_output(name, triples, exact) -> OutputCheck:
+    """Worst case over the batches of (original, in-memory rewrite, reloaded)."""
+    want, _, have = triples[0]
+    same_layout = want.shape == have.shape and want.dtype == have.dtype
+    vs_rewritten = max(_max_abs(h, m) for _, m, h in triples)
+    vs_original = (
+        max(_max_abs(h, w) for w, _, h in triples) if exact and same_layout else None
+    )
+    passed = (
+        same_layout
+        and vs_rewritten == 0.0
+        and (vs_original is None or vs_original <= EXACT_ATOL)
+    )
+    return OutputCheck(
+        name=name,
+        shape=tuple(have.shape),
+        expected_shape=tuple(want.shape),
+        dtype=str(have.dtype),
+        expected_dtype=str(want.dtype),
+        max_abs_vs_original=vs_original,
+        max_abs_vs_rewritten=vs_rewritten,
+        passed=passed,
+    )
 
 
 def _max_abs(a, b) -> float:

@@ -24,6 +24,7 @@ __all__ = [
     "OutputParity",
     "ParityReport",
     "check_parity",
+    "make_inputs",
     "render_parity",
 ]
 
@@ -111,9 +112,11 @@ def check_parity(
     )
     _check_names("inputs", [i.name for i in session.get_inputs()], io.input_names)
     _check_names("outputs", [o.name for o in session.get_outputs()], io.output_names)
-    shapes = _resolve_shapes(io, input_shapes or {}, batch_size)
+    io, shapes, batches = make_inputs(
+        keras_model, input_shapes=input_shapes, batch_size=batch_size,
+        samples=samples, seed=seed,
+    )
     stats = {name: _Stats(atol, rtol) for name in io.output_names}
-    batches = list(_sample_inputs(io, shapes, samples, seed))
     for batch in batches:
         reference = keras.tree.flatten(keras_model(io.pack_inputs(batch), training=False))
         feeds = dict(zip(io.input_names, batch))
@@ -128,6 +131,14 @@ def check_parity(
         input_shapes=dict(zip(io.input_names, shapes)),
         outputs=tuple(stats[name].result(name) for name in io.output_names),
     )
+
+
+def make_inputs(keras_model, *, input_shapes=None, batch_size=2, samples=3, seed=0):
+    """`(io, shapes, batches)`: the model's inputs described, their concrete
+    shapes, and the flat input batches (`samples` random, zeros, ones)."""
+    io = describe_io(keras_model)
+    shapes = _resolve_shapes(io, input_shapes or {}, batch_size)
+    return io, shapes, list(_sample_inputs(io, shapes, samples, seed))
 
 
 def render_parity(report: ParityReport) -> list[str]:

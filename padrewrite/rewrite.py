@@ -318,7 +318,9 @@ class _Rewriter:
             )
 
         if not applying:
-            record(None, UNCHANGED, f"padding={config.get('padding')!r}")
+            # Layers only opt-in rules could concern (e.g. 'valid' pooling) are not news.
+            if not all(r.opt_in for r in candidates):
+                record(None, UNCHANGED, f"padding={config.get('padding')!r}")
             return None
         rule = applying[0]
         if rule.name in self.disabled:

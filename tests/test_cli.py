@@ -301,3 +301,75 @@ def test_existing_output_is_replaced_atomically(models, tmp_path):
     assert result.exit_code == 0
     assert out.read_bytes()[:2] == b"PK"
     assert _files(tmp_path) == ["out.keras"]
+
+
+def test_onnx_export_and_parity(models, tmp_path):
+    out, onnx_out = tmp_path / "out.keras", tmp_path / "out.onnx"
+    result = run(models["tiny"], "--mode", "replicate", "-o", out, "--onnx", onnx_out, "--verify",
+                 "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    assert document["onnx"] == str(onnx_out) and document["status"] == "passed"
+    assert document["export"]["path"] == str(onnx_out)
+    assert document["export"]["input_names"] == ["image"]
+    assert document["export"]["output_names"] == ["c2"]
+    assert document["verify"]["onnx"]["passed"] is True
+    assert _files(tmp_path) == ["out.keras", "out.onnx"]
+
+
+def test_failed_verification_exits_1_and_writes_nothing(models, tmp_path):
+    result = run(models["tiny"], "-o", tmp_path / "out.keras", "--onnx", tmp_path / "out.onnx",
+                 "--verify", "--atol", "0", "--rtol", "0")
+    assert result.exit_code == 1
+    assert "FAILED | output 'c2' | max_abs=" in result.output
+    assert "would pass with atol>=" in result.output
+    assert result.output.rstrip().endswith("Error: verification FAILED; nothing was written.")
+    assert _files(tmp_path) == []
+
+
+def test_verify_command_passes_then_fails_on_a_changed_weight(models, tmp_path):
+    import onnx
+    from onnx import numpy_helper
+
+    out, onnx_out = tmp_path / "out.keras", tmp_path / "out.onnx"
+    assert run(models["tiny"], "-o", out, "--onnx", onnx_out).exit_code == 0
+    result = run("verify", out, onnx_out)
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == (
+        "PASSED | 1 output(s), 5 samples (random, zeros, ones) | inputs: image (2, 16, 16, 3)")
+    proto = onnx.load(onnx_out)
+    weight = max(proto.graph.initializer, key=lambda t: np.prod(t.dims))
+    array = numpy_helper.to_array(weight).copy()
+    array.flat[0] += 0.5
+    weight.CopyFrom(numpy_helper.from_array(array, weight.name))
+    broken = tmp_path / "broken.onnx"
+    onnx.save(proto, broken)
+    result = run("verify", out, broken)
+    assert result.exit_code == 1
+    assert "FAILED | output 'c2'" in result.output
+    result = run("verify", out, tmp_path / "missing.onnx")
+    assert result.exit_code == 2
+    assert result.output == f"Error: {tmp_path}/missing.onnx: no such file; give the ONNX file to check.\n"
+
+
+def test_installed_command_end_to_end(models, tmp_path):
+    """The console script as users run it: rewrite, export, verify, then `verify` alone."""
+    import shutil
+
+    command = shutil.which("padrewrite") or pytest.fail("the padrewrite script is not installed")
+    out, onnx_out = tmp_path / "out.keras", tmp_path / "out.onnx"
+    process = subprocess.run(
+        [command, str(models["tiny"]), "--mode", "symmetric", "-o", str(out), "--onnx",
+         str(onnx_out), "--verify"],
+        capture_output=True, text=True,
+    )
+    assert process.returncode == 0, process.stderr
+    assert process.stderr == ""
+    assert f"wrote {onnx_out}" in process.stdout and "FAILED" not in process.stdout
+    process = subprocess.run([sys.executable, "-m", "padrewrite", "verify", str(out), str(onnx_out)],
+                             capture_output=True, text=True)
+    assert process.returncode == 0 and process.stdout.count("PASSED") == 2
+    process = subprocess.run([command, str(tmp_path / "nope.keras"), "-o", str(out)],
+                             capture_output=True, text=True)
+    assert process.returncode == 2
+    assert process.stderr == f"Error: {tmp_path}/nope.keras: no such file; check the path of the model to read.\n"

@@ -230,6 +230,8 @@ class _Rewriter:
             return None, self.rebuild(layer, f"{prefix}{layer.name}/")
         decision = self._decide(layer, prefix, input_shape, site_consumers, call_index)
         if not isinstance(decision, Rewrite):
+            if id(layer) not in self.copies:
+                self._report_hidden_convolutions(layer, prefix)
             return None, self._copy(layer)
         pad = self._padding_layer(layer, decision, call_index)
         self.records[-1] = replace(self.records[-1], pad_layer=pad.name)
@@ -248,8 +250,6 @@ class _Rewriter:
                     "cannot serve both; exclude it or un-share it."
                 )
             return self.copies[id(layer)]
-        if not rewritten:
-            self._check_opaque(layer)
         try:
             # The layer is already in memory: rebuilding it (a Lambda's function
             # included) runs no code that was not loaded already.
@@ -268,8 +268,8 @@ class _Rewriter:
         self.copied[id(layer)] = (layer, new_layer)
         return new_layer
 
-    def _check_opaque(self, layer):
-        """Report 'same' convolutions hidden inside custom layers (not rewritable)."""
+    def _report_hidden_convolutions(self, layer, prefix):
+        """Report 'same' convolutions inside custom layers (their call() is not a graph)."""
         from padrewrite.rules.conv import CONVOLUTIONS
 
         for inner in layer._flatten_layers(include_self=False):
@@ -278,7 +278,7 @@ class _Rewriter:
             ) in ("same", "causal"):
                 self.records.append(
                     LayerRecord(
-                        path=f"{layer.name}/{inner.name}",
+                        path=f"{prefix}{layer.name}/{inner.name}",
                         name=inner.name,
                         class_name=type(inner).__name__,
                         kind="convolution",

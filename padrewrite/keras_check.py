@@ -6,8 +6,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-#: Zero-mode rewrites must reproduce the original up to this absolute error.
-EXACT_ATOL = 1e-6
+#: Zero-mode rewrites must reproduce the original within this error, relative to
+#: the output's largest magnitude (at least 1). Usually the difference is exactly
+#: 0; oneDNN may sum a 'same' convolution in another order than the explicitly
+#: padded one (seen: 1.9e-6 on outputs of size ~1).
+EXACT_TOLERANCE = 1e-6
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,7 @@ class OutputCheck:
     expected_dtype: str
     max_abs_vs_original: float | None
     max_abs_vs_rewritten: float
+    tolerance: float | None
     passed: bool
 
 
@@ -58,7 +62,7 @@ class KerasCheckReport:
             if output.max_abs_vs_original is not None:
                 detail.append(
                     f"max_abs vs original={output.max_abs_vs_original:.1e} "
-                    f"(atol={EXACT_ATOL:.0e})"
+                    f"(tolerance {output.tolerance:.1e})"
                 )
             detail.append(f"max_abs vs in-memory rewrite={output.max_abs_vs_rewritten:.1e}")
             lines.append(
@@ -88,7 +92,7 @@ def check_saved_model(
     """Reload `saved_path` as a user would and compare it with the models in memory.
 
     Output shapes and dtypes must equal the original's; with `exact` (constant
-    mode, value 0) the outputs must too (atol `EXACT_ATOL`); the reloaded file
+    mode, value 0) the outputs must too (`EXACT_TOLERANCE`); the reloaded file
     must compute what the in-memory rewrite computes. Inputs as in
     `padrewrite.parity.make_inputs` (random samples, zeros, ones).
     """
@@ -120,13 +124,15 @@ def _check_output(name, triples, exact) -> OutputCheck:
     want, _, have = triples[0]
     same_layout = want.shape == have.shape and want.dtype == have.dtype
     vs_rewritten = max(_max_abs(h, m) for _, m, h in triples)
-    vs_original = (
-        max(_max_abs(h, w) for w, _, h in triples) if exact and same_layout else None
-    )
+    vs_original = tolerance = None
+    if exact and same_layout:
+        vs_original = max(_max_abs(h, w) for w, _, h in triples)
+        largest = max(float(np.max(np.abs(w), initial=0.0)) for w, _, _ in triples)
+        tolerance = EXACT_TOLERANCE * max(1.0, largest)
     passed = (
         same_layout
         and vs_rewritten == 0.0
-        and (vs_original is None or vs_original <= EXACT_ATOL)
+        and (vs_original is None or vs_original <= tolerance)
     )
     return OutputCheck(
         name=name,
@@ -136,6 +142,7 @@ def _check_output(name, triples, exact) -> OutputCheck:
         expected_dtype=str(want.dtype),
         max_abs_vs_original=vs_original,
         max_abs_vs_rewritten=vs_rewritten,
+        tolerance=tolerance,
         passed=passed,
     )
 

@@ -2,9 +2,11 @@
 
 `export_onnx` traces the model in a `tf.function` with an explicit input
 signature (dynamic batch, dynamic spatial sizes where the model has `None`),
-converts it with tf2onnx at opset <= 18, raises the opset when asked, lowers
-padrewrite's placeholder pads (`padrewrite.onnx_passes`), names inputs and
-outputs after the Keras model, checks the result and writes it atomically.
+converts it with tf2onnx at opset <= 18, raises the opset when asked, moves
+layout ops above pads and lowers padrewrite's placeholder pads
+(`padrewrite.onnx_passes`), moves value-copying pads above the per-position
+ops before them (`padrewrite.onnx_hoist`, unless `hoist=False`), names inputs
+and outputs after the Keras model, checks the result and writes it atomically.
 """
 
 from __future__ import annotations
@@ -18,13 +20,13 @@ import tempfile
 
 import onnx
 
+from padrewrite.onnx_hoist import PadHoist, hoist_pads
 from padrewrite.onnx_passes import (
     PLACEHOLDER_MODES,
     ExportError,
     PadLowering,
     count_ops,
     hoist_layout_ops_above_pads,
-    hoist_pads_above_pointwise_ops,
     lower_placeholder_pads,
     model_opset,
     raise_opset,
@@ -44,17 +46,29 @@ MIN_OPSET = 13
 class ExportReport:
     """What `export_onnx` wrote.
 
-    Attributes:
-        path: the ONNX file.
-        opset: its default-domain opset.
-        input_names: ONNX inputs, named after the Keras inputs.
-        output_names: ONNX outputs, named after the Keras output layers.
-        node_counts: number of nodes per op type.
-        pads_rewritten: number of placeholder pads lowered, per mode.
-        lowerings: one record per lowered pad.
-        layout_ops_hoisted: Transpose/Unsqueeze moved above a pad.
-        pads_hoisted: per-position ops (1x1 convs, activations) a pad was
-            moved above (`hoist=True`).
+    `to_dict()` gives these keys (stable; values are JSON types):
+
+    - `path` (str): the ONNX file.
+    - `opset` (int): its default-domain opset.
+    - `input_names`, `output_names` (lists of str): ONNX inputs, named after
+      the Keras inputs; outputs, named after the Keras output layers.
+    - `node_counts` ({op type: int}): nodes per op type in the file.
+    - `pads_rewritten` ({"replicate"|"symmetric"|"circular": int}):
+      placeholder pads lowered, per mode.
+    - `lowerings` (list of `PadLowering.to_dict()`): one per lowered pad.
+    - `layout_ops_hoisted` (int): Transpose/Unsqueeze moved above a pad.
+    - `pads_hoisted` (int): pads moved above per-position ops (1x1 convs,
+      BatchNormalization, activations, elementwise ops with constants) by
+      `padrewrite.onnx_hoist`; 0 with `hoist=False`.
+    - `hoists` (list of `PadHoist.to_dict()`): one per moved pad: its node,
+      mode, the nodes and op types it now precedes, and its padded tensor's
+      element count before and after the move.
+    - `padded_elements_before`, `padded_elements_after` (int or null): over
+      the moved pads, the sum of the per-sample element count (batch axis
+      excluded) of the tensor each pad outputs, where it was and where it is
+      now, from the model's static shapes (ONNX shape inference). Pads that
+      did not move are not counted; both are 0 when none moved and null
+      when a moved pad's shape is not fully static (dynamic spatial sizes).
     """
 
     path: str
@@ -66,6 +80,9 @@ class ExportReport:
     lowerings: tuple[PadLowering, ...] = ()
     layout_ops_hoisted: int = 0
     pads_hoisted: int = 0
+    hoists: tuple[PadHoist, ...] = ()
+    padded_elements_before: int | None = 0
+    padded_elements_after: int | None = 0
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -119,9 +136,11 @@ def export_onnx(model, path, opset: int = DEFAULT_OPSET, *, hoist: bool = True) 
         opset: ONNX opset. Up to 18 tf2onnx converts directly; above, the
             opset-18 graph is converted with `onnx.version_converter` (19
             allows native circular pads) and checked with onnxruntime.
-        hoist: move reflect/replicate/symmetric/circular pads above the 1x1
-            convolutions (and activations) that widen the channels before
-            them, so they pad the narrower tensor (same results).
+        hoist: move reflect/replicate/symmetric/circular pads above the
+            per-position ops before them (1x1 convolutions, activations,
+            ...) to where the padded tensor is smallest, e.g. above a 1x1
+            convolution that widens the channels (bit-identical results;
+            see `padrewrite.onnx_hoist`).
 
     Returns:
         An `ExportReport`.
@@ -138,8 +157,8 @@ def export_onnx(model, path, opset: int = DEFAULT_OPSET, *, hoist: bool = True) 
     proto = _convert(model, io, min(opset, TF2ONNX_MAX_OPSET))
     if opset > TF2ONNX_MAX_OPSET:
         proto = raise_opset(proto, opset)
-    hoisted = hoist_layout_ops_above_pads(proto)
-    passed = hoist_pads_above_pointwise_ops(proto) if hoist else 0
+    layout_moves = hoist_layout_ops_above_pads(proto)
+    hoists = hoist_pads(proto) if hoist else []
     lowerings = lower_placeholder_pads(proto)
     _check(proto, load_in_onnxruntime=opset > TF2ONNX_MAX_OPSET)
     _write_atomically(proto, path)
@@ -152,9 +171,18 @@ def export_onnx(model, path, opset: int = DEFAULT_OPSET, *, hoist: bool = True) 
         node_counts=count_ops(proto),
         pads_rewritten={mode: modes[mode] for mode in PLACEHOLDER_MODES},
         lowerings=tuple(lowerings),
-        layout_ops_hoisted=hoisted,
-        pads_hoisted=passed,
+        layout_ops_hoisted=layout_moves,
+        pads_hoisted=len(hoists),
+        hoists=tuple(hoists),
+        padded_elements_before=_total(record.elements_before for record in hoists),
+        padded_elements_after=_total(record.elements_after for record in hoists),
     )
+
+
+def _total(counts):
+    """Sum of `counts`, `None` if one is unknown."""
+    counts = list(counts)
+    return None if None in counts else sum(counts)
 
 
 def _io_structures(model):

@@ -16,10 +16,9 @@ No pass ever gathers from the data tensor.
 
 `hoist_layout_ops_above_pads` moves the `Transpose`/`Unsqueeze` that tf2onnx
 puts between a pad and its convolution above the pad, so the pad (or its last
-`Concat`) feeds the `Conv` directly. `hoist_pads_above_pointwise_ops` moves
-value-copying pads above a channel-widening 1x1 convolution and the
-activations after it, so they pad the narrower tensor. The passes edit the
-model in place.
+`Concat`) feeds the `Conv` directly. The passes edit the model in place.
+(Moving pads above per-position ops is `padrewrite.onnx_hoist`, which shares
+`GraphEditor`.)
 """
 
 from __future__ import annotations
@@ -39,7 +38,6 @@ __all__ = [
     "WRAP_OPSET",
     "count_ops",
     "hoist_layout_ops_above_pads",
-    "hoist_pads_above_pointwise_ops",
     "lower_placeholder_pads",
     "model_opset",
     "placeholder_mode",
@@ -117,7 +115,7 @@ def lower_placeholder_pads(model: onnx.ModelProto) -> list[PadLowering]:
     order. The opset is read from `model.opset_import`.
     """
     opset = model_opset(model)
-    editor = _Editor(model)
+    editor = GraphEditor(model)
     records = []
     nodes = []
     for node in model.graph.node:
@@ -149,34 +147,13 @@ def hoist_layout_ops_above_pads(model: onnx.ModelProto) -> int:
     """
     moves = 0
     while True:
-        editor = _Editor(model)
+        editor = GraphEditor(model)
         for index, node in enumerate(model.graph.node):
             if node.op_type == "Pad" and _hoist_one(editor, index, node):
                 moves += 1
                 break
         else:
             return moves
-
-
-def hoist_pads_above_pointwise_ops(model: onnx.ModelProto) -> int:
-    """Move value-copying pads above the per-position ops that produce their input.
-
-    A reflect/edge/wrap `Pad` (placeholders included) commutes with any op
-    that maps each position on its own: `pad(f(x)) == f(pad(x))`. Moving the
-    pad above a 1x1 `Conv` that widens the channels pads the narrower tensor
-    (MobileNet's expand convolutions), so a pad moves only when its path
-    passes such a convolution, and then as far as that convolution. Constant
-    pads never move (f(0) is not 0). Only pads known before run time move.
-    Edits `model` in place; returns the number of ops passed.
-    """
-    editor = _Editor(model)
-    passed = 0
-    for pad in list(model.graph.node):
-        if pad.op_type == "Pad" and _attribute(pad, "mode", b"constant") in _COPYING_MODES:
-            passed += _hoist_pad(editor, pad)
-    if passed:
-        editor.replace_nodes(_topological_order(model.graph))
-    return passed
 
 
 def raise_opset(model: onnx.ModelProto, opset: int) -> onnx.ModelProto:
@@ -347,126 +324,6 @@ def _bound(editor, amount):
 
 
 # --------------------------------------------------------------------------
-# Hoisting pads above per-position ops
-
-_COPYING_MODES = (b"reflect", b"edge", b"wrap")
-_UNARY_POINTWISE = frozenset(
-    "Abs Cast Ceil Clip Elu Erf Exp Floor Gelu HardSigmoid HardSwish Identity "
-    "LeakyRelu Log Mish Neg Reciprocal Relu Selu Sigmoid Sign Softplus Softsign "
-    "Sqrt Tanh ThresholdedRelu".split()
-)
-_BINARY_POINTWISE = frozenset("Add Sub Mul Div Pow Max Min PRelu".split())
-
-
-def _hoist_pad(editor, pad):
-    """Move `pad` above the ops up to the last channel-widening 1x1 Conv."""
-    pads = editor.static_pads(pad)
-    if pads is None or (len(pad.input) > 3 and pad.input[3]):
-        return 0
-    chain, data_inputs, stop = [], [], 0
-    current = pad.input[0]
-    while True:
-        op = editor.producers.get(current)
-        if (
-            op is None
-            or len(editor.consumers.get(current, [])) != 1
-            or editor.is_graph_output(current)
-            or len(op.output) != 1
-        ):
-            break
-        index = _per_position_input(editor, op, pads)
-        if index is None:
-            break
-        chain.append(op)
-        data_inputs.append(index)
-        if op.op_type == "Conv" and _widens_channels(editor, op):
-            stop = len(chain)
-        current = op.input[index]
-    if not stop:
-        return 0
-    first, last = chain[0], chain[stop - 1]
-    source = last.input[data_inputs[stop - 1]]
-    padded = editor.fresh(f"{pad.name}/hoisted:0")
-    for op in chain[:stop]:
-        editor.forget_value_info(op.output[0])  # shapes change: now padded
-    # Rewire: source -> pad -> padded -> last ... first -> pad's old output.
-    editor.consumers[source] = [pad if c is last else c for c in editor.consumers[source]]
-    last.input[data_inputs[stop - 1]] = padded
-    old_input = pad.input[0]
-    pad.input[0] = source
-    first.output[0] = pad.output[0]
-    pad.output[0] = padded
-    editor.producers[first.output[0]] = first
-    editor.producers[padded] = pad
-    editor.producers.pop(old_input, None)
-    editor.consumers[padded] = [last]
-    editor.consumers.pop(old_input, None)
-    return stop
-
-
-def _per_position_input(editor, op, pads):
-    """Index of the input `op` maps position by position, for these pads, or None."""
-    rank = len(pads) // 2
-    padded_axes = [a for a in range(rank) if pads[a] or pads[a + rank]]
-    constants = [i for i, name in enumerate(op.input) if not name or editor.constant_value(name) is not None]
-    variables = [i for i in range(len(op.input)) if i not in constants]
-    if len(variables) != 1:
-        return None
-    (index,) = variables
-    if op.op_type in _UNARY_POINTWISE:
-        return index if index == 0 else None
-    if op.op_type in _BINARY_POINTWISE:
-        other = op.input[1 - index] if len(op.input) == 2 else None
-        if other is None:
-            return None
-        shape = editor.constant_value(other).shape
-        if len(shape) > rank or (len(shape) == rank and editor.rank(op.input[index]) != rank):
-            return None
-        offset = rank - len(shape)
-        if any(axis >= offset and shape[axis - offset] != 1 for axis in padded_axes):
-            return None
-        return index
-    if op.op_type in ("Conv", "BatchNormalization"):
-        if index != 0 or any(axis < 2 for axis in padded_axes):
-            return None
-        if op.op_type == "BatchNormalization":
-            return 0
-        weights = editor.constant_value(op.input[1])
-        strides = _attribute(op, "strides", None) or [1]
-        explicit = _attribute(op, "pads", None) or [0]
-        if any(d != 1 for d in weights.shape[2:]) or set(strides) != {1} or set(explicit) != {0}:
-            return None
-        return 0
-    return None
-
-
-def _widens_channels(editor, conv):
-    weights = editor.constant_value(conv.input[1])
-    group = _attribute(conv, "group", 1)
-    return weights.shape[1] * group < weights.shape[0]
-
-
-def _topological_order(graph):
-    """The nodes of `graph` in dependency order, as close to the current one as possible."""
-    available = {value.name for value in graph.input} | {t.name for t in graph.initializer}
-    available.add("")
-    produced_by_nodes = {name for node in graph.node for name in node.output}
-    pending = list(graph.node)
-    ordered = []
-    while pending:
-        for i, node in enumerate(pending):
-            needs = [n for n in node.input if n in produced_by_nodes and n not in available]
-            if not needs:
-                ordered.append(node)
-                available.update(node.output)
-                del pending[i]
-                break
-        else:
-            raise ExportError("The ONNX graph has a cycle after hoisting pads.")
-    return ordered
-
-
-# --------------------------------------------------------------------------
 # Hoisting Transpose/Unsqueeze above Pad
 
 
@@ -514,8 +371,12 @@ def _hoist_one(editor, index, pad):
 # Graph editing helpers
 
 
-class _Editor:
-    """Lookups and small additions on one ONNX graph (main graph only)."""
+class GraphEditor:
+    """Lookups and small additions on one ONNX graph (main graph only).
+
+    Shared by the passes of this module and `padrewrite.onnx_hoist`; not
+    part of the public API.
+    """
 
     def __init__(self, model):
         self.model = model

@@ -25,7 +25,7 @@ from padrewrite.report import (
     LayerRecord,
     RewriteReport,
 )
-from padrewrite.rules import RULE_NAMES, RULES, CallSite, Leave, Rewrite, Rule
+from padrewrite.rules import MODEL_OUTPUT, RULE_NAMES, RULES, CallSite, Leave, Rewrite, Rule
 
 __all__ = ["RewriteError", "RewriteResult", "rewrite_model"]
 
@@ -228,15 +228,25 @@ class _Rewriter:
         self.call_counts[id(layer)] = call_index + 1
         if _is_graph_model(layer):
             return None, self.rebuild(layer, f"{prefix}{layer.name}/")
+        if not isinstance(layer, keras.layers.Layer):
+            return None, layer  # a keras.ops operation: no weights, no padding
         decision = self._decide(layer, prefix, input_shape, site_consumers, call_index)
         if not isinstance(decision, Rewrite):
             if id(layer) not in self.copies:
                 self._report_hidden_convolutions(layer, prefix)
             return None, self._copy(layer)
+        if decision.config is None:
+            # The padding layer replaces the layer: one shared copy, as the original.
+            if id(layer) not in self.copies:
+                self.copies[id(layer)] = self._padding_layer(layer, decision, call_index)
+                self.rewritten_copies.add(id(layer))
+            elif id(layer) not in self.rewritten_copies:
+                raise _mixed_shared_layer(layer)
+            pad = self.copies[id(layer)]
+            self.records[-1] = replace(self.records[-1], pad_layer=pad.name)
+            return pad, None
         pad = self._padding_layer(layer, decision, call_index)
         self.records[-1] = replace(self.records[-1], pad_layer=pad.name)
-        if decision.config is None:
-            return pad, None
         return pad, self._copy(layer, config=decision.config)
 
     def _copy(self, layer, config=None):
@@ -244,11 +254,7 @@ class _Rewriter:
         rewritten = config is not None
         if id(layer) in self.copies:
             if (id(layer) in self.rewritten_copies) != rewritten:
-                raise RewriteError(
-                    f"Shared layer '{layer.name}' is called on inputs that need "
-                    "padding on some calls and none on others, so one shared copy "
-                    "cannot serve both; exclude it or un-share it."
-                )
+                raise _mixed_shared_layer(layer)
             return self.copies[id(layer)]
         try:
             # The layer is already in memory: rebuilding it (a Lambda's function
@@ -414,6 +420,13 @@ class _Rewriter:
         return name
 
 
+def _mixed_shared_layer(layer) -> RewriteError:
+    return RewriteError(
+        f"Shared layer '{layer.name}' is rewritten on some calls and not on others, "
+        "so one shared copy cannot serve both; exclude it or un-share it."
+    )
+
+
 def _describe(rule: Rule, decision: Rewrite) -> str:
     if decision.same is not None:
         return "'same' pads computed from the run-time shape (size unknown, stride > 1)"
@@ -423,7 +436,10 @@ def _describe(rule: Rule, decision: Rewrite) -> str:
 
 
 def _fresh_input(tensor):
-    return keras.Input(batch_shape=tensor.shape, dtype=tensor.dtype, name=tensor.name)
+    """A new Input like `tensor`, named after its InputLayer."""
+    history = getattr(tensor, "_keras_history", None)
+    name = history.operation.name if history is not None else tensor.name
+    return keras.Input(batch_shape=tensor.shape, dtype=tensor.dtype, name=name)
 
 
 def _nodes_of(functional):
@@ -442,6 +458,8 @@ def _consumers_by_tensor(functional):
             continue
         for tensor in node.input_tensors:
             consuming.setdefault(id(tensor), []).append(node.operation)
+    for tensor in functional.outputs:
+        consuming.setdefault(id(tensor), []).append(MODEL_OUTPUT)
     result: dict[int, dict[int, tuple]] = {}
     depth_keys = sorted(functional._nodes_by_depth, reverse=True)
     for depth in depth_keys:

@@ -2,7 +2,7 @@
 
 from padrewrite.rules.conv import CONV_CAUSAL, CONV_SAME, CONV_TRANSPOSE
 from padrewrite.rules.pooling import POOLING_SAME
-from padrewrite.rules.rule import CallSite, Leave, Rewrite, Rule, SameSpec
+from padrewrite.rules.rule import MODEL_OUTPUT, CallSite, Leave, Rewrite, Rule, SameSpec
 from padrewrite.rules.zero_padding import ZERO_PADDING
 
 RULES: tuple[Rule, ...] = (
@@ -14,4 +14,4 @@ RULES: tuple[Rule, ...] = (
 )
 RULE_NAMES = tuple(rule.name for rule in RULES)
 
-__all__ = ["RULES", "RULE_NAMES", "CallSite", "Leave", "Rewrite", "Rule", "SameSpec"]
+__all__ = ["RULES", "RULE_NAMES", "MODEL_OUTPUT", "CallSite", "Leave", "Rewrite", "Rule", "SameSpec"]

@@ -14,9 +14,25 @@ from typing import Callable
 Pair = tuple[int, int]
 
 
+class _ModelOutput:
+    """Stands for "the model's caller" among the consumers of a tensor."""
+
+    name = "model output"
+
+    def __repr__(self):
+        return "MODEL_OUTPUT"
+
+
+MODEL_OUTPUT = _ModelOutput()
+
+
 @dataclass(frozen=True)
 class CallSite:
-    """One call of a layer in the original graph."""
+    """One call of a layer in the original graph.
+
+    `consumers` are the layers reading its outputs; `MODEL_OUTPUT` among them
+    means an output is also an output of the model.
+    """
 
     layer: object
     input_shape: tuple

@@ -14,7 +14,6 @@ import sys
 import tempfile
 import time
 import traceback
-from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -260,21 +259,21 @@ def rewrite_command(model, mode, output, value, onnx_path, opset, no_hoist, veri
             document["verify"] = {}
             from padrewrite.keras_check import check_saved_model
 
-            with progress.step("verifying the saved model"):
+            with progress.step(f"verifying {output}"):
+                reloaded = load_model(staged_model, safe_mode=not unsafe)
                 keras_check = check_saved_model(
-                    original, result.model, staged_model,
-                    exact=(mode == "constant" and not value), safe_mode=not unsafe,
+                    original, reloaded, output,
+                    exact=(mode == "constant" and not value),
                     input_shapes=shapes or None,
                 )
-            keras_check = replace(keras_check, path=str(output))
             document["verify"]["keras"] = keras_check.to_dict()
             failed |= not keras_check
             if staged_onnx is not None:
                 from padrewrite.parity import check_parity
 
-                with progress.step("checking ONNX parity"):
+                with progress.step("checking ONNX parity against the saved model"):
                     parity = check_parity(
-                        result.model, staged_onnx, atol=atol, rtol=rtol,
+                        reloaded, staged_onnx, atol=atol, rtol=rtol,
                         samples=samples, input_shapes=shapes or None,
                     )
                 document["verify"]["onnx"] = _relabel(parity.to_dict(), staged_onnx, onnx_path)

@@ -69,9 +69,8 @@ def test_rewrite_verify_constant_is_exact(models, tmp_path):
     lines = result.output.splitlines()
     assert lines[:4] == [*TINY_TABLE, "rewrote 2 of 2 convolutions (constant 0); 0 skipped"]
     assert re.fullmatch(
-        rf"PASSED \| keras {re.escape(str(out))} \| output 'c2' \| shape=\[2, 8, 8, 4\] "
-        r"dtype=float32 max_abs vs original=0\.0e\+00 \(tolerance \d\.\de-06\) "
-        r"max_abs vs in-memory rewrite=0\.0e\+00",
+        rf"PASSED \| keras {re.escape(str(out))} \| output 'c2' \| shape=\(None, 8, 8, 4\) "
+        r"dtype=float32 max_abs vs original=0\.0e\+00 \(tolerance \d\.\de-06\)",
         lines[4],
     ), lines[4]
     assert lines[5:] == [f"wrote {out}"]

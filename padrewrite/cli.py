@@ -363,6 +363,16 @@ def _render(document: dict, as_json: bool, report, *, plan: bool, checks=()):
     if document.get("onnx"):
         export = document.get("export", {})
         click.echo(f"wrote {document['onnx']}" + _export_note(export))
+        if export.get("pads_hoisted"):
+            before = export["padded_elements_before"]
+            after = export["padded_elements_after"]
+            line = (
+                f"hoisted {export['pads_hoisted']} pad(s) above per-position ops "
+                "(1x1 convs, activations)"
+            )
+            if before is not None:
+                line += f": padded elements {before:,} -> {after:,} per sample"
+            click.echo(line)
 
 
 def _export_note(export: dict) -> str:

@@ -256,6 +256,7 @@ def _convert(model, io, opset):
                 f"tf2onnx could not convert model {model.name!r}: "
                 f"{type(error).__name__}: {_first_line(error)}"
             ) from error
+    _fold_captured_inputs(proto, concrete)
     by_traced = dict(zip(traced_outputs, io.output_names))
     converted = [value.name for value in proto.graph.output]
     if sorted(converted) != sorted(by_traced):
@@ -265,6 +266,27 @@ def _convert(model, io, opset):
         )
     set_io_names(proto, list(io.input_names), [by_traced[name] for name in converted])
     return proto
+
+
+def _fold_captured_inputs(proto, concrete):
+    """Turn the graph inputs tf2onnx made of captured constants into initializers.
+
+    `from_function` makes every tensor the function captures by value a graph
+    input (Keras 3 `Normalization` captures its mean and variance, as in
+    EfficientNet); they are constants of the model.
+    """
+    from onnx import numpy_helper
+
+    captured = {
+        internal.name: external
+        for external, internal in concrete.graph.captures
+        if internal.dtype != "resource"
+    }
+    for value in list(proto.graph.input):
+        if value.name in captured:
+            array = captured[value.name].numpy()
+            proto.graph.initializer.append(numpy_helper.from_array(array, value.name))
+            proto.graph.input.remove(value)
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ import pytest
 from onnx import helper
 
 from onnx_models import MODES, exported, padded_conv_model, sequential_model
-from padrewrite.layers import placeholder_op_name
+from padrewrite.layers import Padding2D, placeholder_op_name
 from padrewrite.onnx_export import ExportError, export_onnx
 from padrewrite.onnx_passes import placeholder_mode
 
@@ -116,13 +116,32 @@ def test_pads_are_hoisted_above_a_widening_1x1_conv(mode, tmp_path):
     model = load(report)
     ops = [node.op_type for node in model.graph.node]
     if mode == "constant":
-        assert report.pads_hoisted == 0
+        assert report.pads_hoisted == 0 and report.hoists == ()
+        assert report.padded_elements_before == report.padded_elements_after == 0
     else:
-        assert report.pads_hoisted == 2  # the 1x1 Conv and the ReLU6 (Clip)
+        (record,) = report.hoists
+        assert report.pads_hoisted == 1
+        assert record.mode == mode and record.passed_ops == ("Conv", "Clip")  # 1x1, ReLU6
+        # 10x10 padded by (1, 2) and (2, 1): 13x13 positions, 12 channels before, 4 after.
+        assert (record.elements_before, record.elements_after) == (13 * 13 * 12, 13 * 13 * 4)
+        assert report.padded_elements_before == 13 * 13 * 12
+        assert report.padded_elements_after == 13 * 13 * 4
         assert ops.index("Conv") > max(i for i, op in enumerate(ops) if op in ("Pad", "Concat"))
     unhoisted = export_onnx(exported("expand", mode)[0], tmp_path / "m.onnx", hoist=False)
-    assert unhoisted.pads_hoisted == 0
+    assert unhoisted.pads_hoisted == 0 and unhoisted.hoists == ()
     assert unhoisted.node_counts == report.node_counts
+
+
+def test_hoisting_reports_unknown_element_counts_for_dynamic_sizes(tmp_path):
+    inputs = keras.Input((None, None, 4), name="image")
+    x = keras.layers.Conv2D(16, 1, activation="relu", name="expand")(inputs)
+    x = Padding2D(1, mode="reflect", name="pad")(x)
+    model = keras.Model(inputs, keras.layers.DepthwiseConv2D(3, name="depthwise")(x))
+    report = export_onnx(model, tmp_path / "m.onnx")
+    assert report.pads_hoisted == 1
+    assert report.padded_elements_before is None and report.padded_elements_after is None
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["hoists"][0]["elements_before"] is None
 
 
 # -- names, validity ------------------------------------------------------------
@@ -157,6 +176,27 @@ def test_batch_and_unknown_sizes_stay_dynamic():
     dims = value.type.tensor_type.shape.dim
     assert [d.HasField("dim_value") for d in dims] == [False, False, False, True]
     assert dims[3].dim_value == 3
+
+
+REPORT_KEYS = [
+    "path", "opset", "input_names", "output_names", "node_counts", "pads_rewritten",
+    "lowerings", "layout_ops_hoisted", "pads_hoisted", "hoists", "padded_elements_before",
+    "padded_elements_after",
+]
+
+
+def test_report_keys_are_stable_and_json():
+    _, report = exported("expand", "symmetric")
+    data = json.loads(json.dumps(report.to_dict()))
+    assert list(data) == REPORT_KEYS
+    assert data["pads_hoisted"] == 1
+    (hoist,) = data["hoists"]
+    assert list(hoist) == [
+        "node", "mode", "passed", "passed_ops", "elements_before", "elements_after",
+    ]
+    assert hoist["mode"] == "symmetric" and hoist["passed_ops"] == ["Conv", "Clip"]
+    assert hoist["node"] == data["lowerings"][0]["node"]  # hoisted, then lowered
+    assert data["padded_elements_before"] == 3 * data["padded_elements_after"]
 
 
 def test_report_to_dict_is_json():

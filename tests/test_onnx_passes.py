@@ -16,7 +16,6 @@ from padrewrite.onnx_passes import (
     ExportError,
     count_ops,
     hoist_layout_ops_above_pads,
-    hoist_pads_above_pointwise_ops,
     lower_placeholder_pads,
     model_opset,
     placeholder_mode,
@@ -329,96 +328,6 @@ def test_hoist_skips_pads_with_several_consumers_or_run_time_pads():
     before = onnx.ModelProto()
     before.CopyFrom(model)
     assert hoist_layout_ops_above_pads(model) == 0
-    assert model == before
-
-
-# -- hoisting pads above per-position ops ---------------------------------------
-
-
-def expand_block(mode="reflect", pad_name="block/pad", cin=2, cout=6, bias=None, shared=False):
-    """x -> 1x1 Conv (cin -> cout) -> [Add bias] -> Clip(0, 6) -> Pad -> depthwise 3x3 Conv."""
-    rng = np.random.default_rng(7)
-    tensors = [
-        numpy_helper.from_array(rng.standard_normal((cout, cin, 1, 1)).astype(np.float32), "w1"),
-        numpy_helper.from_array(rng.standard_normal((cout, 1, 3, 3)).astype(np.float32), "wd"),
-        numpy_helper.from_array(np.array(0.0, np.float32), "lo"),
-        numpy_helper.from_array(np.array(6.0, np.float32), "hi"),
-        ints("pads", [0, 0, 1, 2, 0, 0, 2, 1]),
-    ]
-    nodes = [helper.make_node("Conv", ["x", "w1"], ["e"], name="expand")]
-    activation_input = "e"
-    if bias is not None:
-        tensors.append(numpy_helper.from_array(bias.astype(np.float32), "bias"))
-        nodes.append(helper.make_node("Add", ["e", "bias"], ["eb"], name="bias"))
-        activation_input = "eb"
-    nodes += [
-        helper.make_node("Clip", [activation_input, "lo", "hi"], ["a"], name="relu6"),
-        helper.make_node("Pad", ["a", "pads"], ["p"], mode=mode, name=pad_name),
-        helper.make_node("Conv", ["p", "wd"], ["y"], group=cout, name="depthwise"),
-    ]
-    outputs = [value("y", [1, cout, 7, 7])]
-    if shared:
-        nodes.append(helper.make_node("Neg", ["a"], ["n"], name="other_use"))
-        outputs.append(value("n", [1, cout, 6, 6]))
-    return make_model(nodes, [value("x", [1, cin, 6, 6])], outputs, tensors)
-
-
-def outputs_of(model, x):
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return session.run(None, {"x": x})
-
-
-@pytest.mark.parametrize("mode", ["reflect", "edge", "wrap"])
-def test_pads_move_above_a_widening_1x1_conv_and_its_activation(mode):
-    opset = 19 if mode == "wrap" else 18
-    model = expand_block(mode)
-    if opset != 18:
-        model = raise_opset(model, opset)
-    x = np.random.default_rng(8).standard_normal((1, 2, 6, 6)).astype(np.float32)
-    expected = outputs_of(model, x)
-    assert hoist_pads_above_pointwise_ops(model) == 2
-    onnx.checker.check_model(model, full_check=True)
-    assert [n.op_type for n in model.graph.node] == ["Pad", "Conv", "Clip", "Conv"]
-    assert model.graph.node[0].input[0] == "x"
-    np.testing.assert_allclose(outputs_of(model, x)[0], expected[0], rtol=1e-5, atol=1e-5)
-
-
-def test_hoisted_placeholders_still_lower_exactly():
-    reference_model = expand_block(pad_name="m/padrewrite_symmetric")
-    hoisted = onnx.ModelProto()
-    hoisted.CopyFrom(reference_model)
-    lower_placeholder_pads(reference_model)
-    assert hoist_pads_above_pointwise_ops(hoisted) == 2
-    (record,) = lower_placeholder_pads(hoisted)
-    onnx.checker.check_model(hoisted, full_check=True)
-    assert record.axes == (2, 3)
-    assert [n.op_type for n in hoisted.graph.node][-3:] == ["Conv", "Clip", "Conv"]
-    x = np.random.default_rng(9).standard_normal((1, 2, 6, 6)).astype(np.float32)
-    np.testing.assert_allclose(
-        outputs_of(hoisted, x)[0], outputs_of(reference_model, x)[0], rtol=1e-5, atol=1e-5
-    )
-
-
-def test_per_channel_bias_is_passed_but_a_per_position_one_is_not():
-    per_channel = expand_block(bias=np.ones((6, 1, 1)))
-    assert hoist_pads_above_pointwise_ops(per_channel) == 3
-    per_position = expand_block(bias=np.arange(36.0).reshape(1, 1, 6, 6))
-    assert hoist_pads_above_pointwise_ops(per_position) == 0
-
-
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        {"mode": "constant"},  # f(0) != 0: a constant pad never moves
-        {"cin": 6, "cout": 2},  # a narrowing conv: padding before it costs more
-        {"shared": True},  # the activation has another consumer
-    ],
-)
-def test_pads_stay_put(kwargs):
-    model = expand_block(**kwargs)
-    before = onnx.ModelProto()
-    before.CopyFrom(model)
-    assert hoist_pads_above_pointwise_ops(model) == 0
     assert model == before
 
 

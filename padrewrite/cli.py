@@ -378,7 +378,8 @@ def _render(document: dict, as_json: bool, report, *, plan: bool, checks=()):
 def _export_note(export: dict) -> str:
     if not export:
         return ""
-    parts = [f"opset {export.get('opset')}"]
-    if "pads" in export:
-        parts.append(f"{export['pads']}")
-    return " (" + ", ".join(str(p) for p in parts) + ")"
+    counts = export.get("node_counts", {})
+    padding = ", ".join(
+        f"{counts[op]} {op}" for op in ("Pad", "Slice", "Concat") if counts.get(op)
+    )
+    return f" (opset {export.get('opset')}" + (f"; {padding}" if padding else "") + ")"

@@ -378,8 +378,13 @@ def _render(document: dict, as_json: bool, report, *, plan: bool, checks=()):
 def _export_note(export: dict) -> str:
     if not export:
         return ""
-    counts = export.get("node_counts", {})
-    padding = ", ".join(
-        f"{counts[op]} {op}" for op in ("Pad", "Slice", "Concat") if counts.get(op)
+    parts = [f"opset {export.get('opset')}"]
+    pads = export.get("node_counts", {}).get("Pad", 0)
+    if pads:
+        parts.append(f"{pads} Pad")
+    sliced = sum(
+        1 for lowering in export.get("lowerings", []) if lowering.get("lowered_to") == "Slice+Concat"
     )
-    return f" (opset {export.get('opset')}" + (f"; {padding}" if padding else "") + ")"
+    if sliced:
+        parts.append(f"{sliced} pads as Slice+Concat")
+    return " (" + "; ".join(parts) + ")"

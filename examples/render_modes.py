@@ -18,7 +18,7 @@ SIZE = 96
 PAD = 24
 ROW = [1.0, 2.0, 3.0]
 ROW_PAD = 2
-# Pad colour per mode (used for the 1D cells and the title underline).
+# One colour per mode: title, frame and the pad cells of the 1D row.
 COLOURS = {
     "constant": "#8c8c8c",
     "reflect": "#1f77b4",
@@ -133,11 +133,10 @@ def render(out: Path):
 
     results = pad_all(landscape(), ROW)
     modes = list(results)
-    fig = plt.figure(figsize=(13.5, 4.1), dpi=100)
-    grid = fig.add_gridspec(2, len(modes), height_ratios=[5.2, 1.0], hspace=0.08, wspace=0.06)
+    fig = plt.figure(figsize=(13.5, 3.75), dpi=100)
+    grid = fig.add_gridspec(2, len(modes), height_ratios=[7.0, 1.1], hspace=0.04, wspace=0.06)
     for col, mode in enumerate(modes):
         padded, padded_row = results[mode]
-        label = mode if NUMPY_NAMES[mode] == mode else f"{mode}  (numpy '{NUMPY_NAMES[mode]}')"
 
         ax = fig.add_subplot(grid[0, col])
         ax.imshow(padded, interpolation="nearest")
@@ -162,7 +161,29 @@ def render(out: Path):
         for spine in ax.spines.values():
             spine.set_edgecolor(COLOURS[mode])
             spine.set_linewidth(2.5)
-        ax.set_title(label, fontsize=12, color="black", pad=6)
+        title = "constant (0)" if mode == "constant" else mode
+        ax.text(
+            0.5,
+            1.10,
+            title,
+            transform=ax.transAxes,
+            ha="center",
+            va="bottom",
+            fontsize=13,
+            fontweight="bold",
+            color=COLOURS[mode],
+        )
+        ax.text(
+            0.5,
+            1.02,
+            f"np.pad(mode='{NUMPY_NAMES[mode]}')",
+            transform=ax.transAxes,
+            ha="center",
+            va="bottom",
+            fontsize=10,
+            family="monospace",
+            color="#444444",
+        )
 
         draw_row(fig.add_subplot(grid[1, col]), padded_row, COLOURS[mode])
 
@@ -170,7 +191,7 @@ def render(out: Path):
         f"padrewrite padding modes — {SIZE}×{SIZE} image padded by {PAD} px "
         f"(dashed frame = original);  below: [1, 2, 3] padded by {ROW_PAD}",
         fontsize=12.5,
-        y=0.995,
+        y=1.035,
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, bbox_inches="tight", pad_inches=0.08)

@@ -87,7 +87,8 @@ def _export_info(report, seconds, rewrite_seconds):
 
 def analyse(paths: dict, x, runs: int):
     """Per label: op counts of the graph onnxruntime runs (after its optimizations)
-    and mean kernel milliseconds per run by op type from its profiler.
+    and kernel milliseconds per run by op type from its profiler (the sum over
+    the nodes of each type of their median duration over `runs` runs).
 
     The profiled sessions run round-robin, like the timed ones, so a noisy
     moment does not land on one file only.
@@ -110,10 +111,16 @@ def analyse(paths: dict, x, runs: int):
         with open(profile) as file:
             events = json.load(file)
         os.unlink(profile)
-        totals = collections.Counter()
+        # Each node runs once per run: its median duration is robust to the
+        # moments another process held the CPU.
+        durations, op_types = collections.defaultdict(list), {}
         for event in events:
             if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
-                totals[event["args"]["op_name"]] += event["dur"]
+                durations[event["name"]].append(event["dur"])
+                op_types[event["name"]] = event["args"]["op_name"]
+        totals = collections.Counter()
+        for node, values in durations.items():
+            totals[op_types[node]] += median(values)
         graph = onnx.load(str(Path(paths[label]).with_suffix(".optimized.onnx"))).graph
         counts = collections.Counter(
             (f"{node.domain.split('.')[-1]}." if node.domain else "") + node.op_type
@@ -121,7 +128,7 @@ def analyse(paths: dict, x, runs: int):
         )
         result[label] = {
             "optimized_ops": dict(sorted(counts.items())),
-            "profile_ms": {op: us / runs / 1000.0 for op, us in sorted(totals.items())},
+            "profile_ms": {op: us / 1000.0 for op, us in sorted(totals.items())},
         }
     return result
 

@@ -22,6 +22,8 @@ RELATIVE_MODES = ("replicate", "symmetric", "circular", "circular, opset 19")
 FLAT_TARGET = 1.5
 
 PIPELINE_STAGES = ("load", "rewrite", "save", "export", "verify")
+#: onnxruntime op types a pad brings with it (the pad itself and layout copies).
+PADDING_OPS = ("Pad", "ReorderInput", "ReorderOutput", "Slice", "Concat")
 
 
 def render(data: dict) -> str:
@@ -365,8 +367,9 @@ def _inference(section, targets, pipeline_entries=()):
         "computes in the calling thread, so CPU time is the latency the run would have on an",
         "idle machine, while the wall clock here also counts the time other processes held",
         "the 2 cores (the load average above). Targets are judged on CPU time. A ratio is",
-        "the median over sweeps of the variant's time over the original's in the same sweep;",
-        "\"per round\" gives that median for each round.",
+        "the median over sweeps of the variant's time over the original's in the same sweep",
+        "(so it need not equal the ratio of the two medians shown); \"per round\" gives that",
+        "median for each round.",
         "",
         "| model | variant | CPU ms | x original | per round | wall ms | x original (wall) | "
         "target | verdict |",
@@ -428,9 +431,10 @@ def _inference(section, targets, pipeline_entries=()):
         "What onnxruntime runs: ONNX nodes as exported, the graph after onnxruntime's",
         "optimizations (`SessionOptions.optimized_model_filepath`; `nchwc.` ops are its",
         "blocked-layout kernels, `ReorderInput`/`ReorderOutput` convert to and from that",
-        "layout), and kernel time per run from onnxruntime's profiler (mean of "
-        f"{section.get('profile_runs', 'several')} runs,",
-        "sessions run round-robin). Max abs: against the Keras model on the timing input.",
+        "layout), and kernel time per run from onnxruntime's profiler (per node the median",
+        f"of {section.get('profile_runs', 'several')} runs, summed by op type; sessions run "
+        "round-robin). Max abs: against",
+        "the Keras model on the timing input.",
         "",
         "| model | variant | exported: Pad / Slice / Concat | pads hoisted (their padded "
         "elements: before -> after) | optimized: "
@@ -501,6 +505,12 @@ def _inference_reason(section, name, label, baseline, row, limit):
     top = sorted(profile_delta.items(), key=lambda item: -abs(item[1]))[:4]
     text += (f" Profiled kernel time differs by {sum(profile_delta.values()):+.2f} ms per run: "
              + ", ".join(f"{op} {ms:+.2f} ms" for op, ms in top if abs(ms) >= 0.005) + ".")
+    padding = sum(profile_delta.get(op, 0) for op in PADDING_OPS)
+    base_total = sum(base["profile_ms"].values())
+    if base_total and padding > 0:
+        text += (f" The padding and layout ops alone ({', '.join(PADDING_OPS)}) add "
+                 f"{padding:.2f} ms, {padding / base_total:.1%} of the {baseline}'s kernel "
+                 "time.")
     ops_mine, ops_base = mine["optimized_ops"], base["optimized_ops"]
     changes = {
         op: ops_mine.get(op, 0) - ops_base.get(op, 0)

@@ -139,11 +139,14 @@ def set_tensorflow_threads(intra: int, inter: int) -> None:
     tf.config.threading.set_inter_op_parallelism_threads(inter)
 
 
-def ort_session(path, *, threads: int = 1, optimized_path=None, profile_prefix=None):
-    """An onnxruntime CPU session: `threads` intra-op threads, 1 inter-op, sequential."""
+def ort_session(path, *, threads: int = 1, optimized_path=None, profile_prefix=None,
+                level: str = "ALL"):
+    """An onnxruntime CPU session: `threads` intra-op threads, 1 inter-op, sequential,
+    graph optimizations up to `level` ("BASIC", "EXTENDED", "ALL")."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
+    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, f"ORT_ENABLE_{level}")
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL

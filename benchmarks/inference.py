@@ -133,6 +133,30 @@ def analyse(paths: dict, x, runs: int):
     return result
 
 
+def layout_check(paths: dict, x, seconds: float, min_sweeps: int):
+    """The reflect rewrite against the original with onnxruntime's optimizations at
+    "ALL" (its blocked NCHWc Conv layout) and at "EXTENDED" (no layout change), all
+    four sessions round-robin; CPU medians (ms) and same-sweep ratios."""
+    runners = {}
+    for level in ("ALL", "EXTENDED"):
+        for label in (ORIGINAL, "reflect"):
+            session = common.ort_session(paths[label], level=level)
+            feed = {session.get_inputs()[0].name: x}
+            runners[(level, label)] = lambda s=session, f=feed: s.run(None, f)
+            for _ in range(3):
+                runners[(level, label)]()
+    cpu = round_robin(runners, seconds=seconds, min_sweeps=min_sweeps)["cpu"]
+    return {
+        level: {
+            "original_ms": median(cpu[(level, ORIGINAL)]) * 1000,
+            "reflect_ms": median(cpu[(level, "reflect")]) * 1000,
+            "ratio": paired_ratio(cpu[(level, "reflect")], cpu[(level, ORIGINAL)]),
+            "original_vs_all": paired_ratio(cpu[(level, ORIGINAL)], cpu[("ALL", ORIGINAL)]),
+        }
+        for level in ("ALL", "EXTENDED")
+    }
+
+
 def run(config):
     import tensorflow as tf
 
@@ -197,7 +221,7 @@ def run(config):
             log(f"[inference {name}] round {index + 1}/{rounds} tensorflow: "
                 + _ratios_line(tf_rounds[name][-1]))
 
-    analysis = {}
+    analysis, layouts = {}, {}
     for name in names:
         sessions[name].clear()
         tf_functions[name].clear()
@@ -205,6 +229,10 @@ def run(config):
         paths = {label: item["path"] for label, item in info[name].items()}
         analysis[name] = analyse(paths, x, config["profile_runs"])
         log(f"[inference {name}] profiled {len(paths)} ONNX files")
+        if "reflect" in paths:
+            layouts[name] = layout_check(paths, x, config["ort_seconds"], config["min_sweeps"])
+            log(f"[inference {name}] reflect at ALL x{layouts[name]['ALL']['ratio']:.3f}, "
+                f"at EXTENDED x{layouts[name]['EXTENDED']['ratio']:.3f}")
     return {
         "models": names,
         "errors": errors,
@@ -214,6 +242,7 @@ def run(config):
         "ort": {name: summarise(ort_rounds[name]) for name in names},
         "tf": {name: summarise(tf_rounds[name]) for name in names},
         "analysis": analysis,
+        "layouts": layouts,
         "profile_runs": config["profile_runs"],
     }
 

@@ -55,8 +55,10 @@ def git_state() -> str:
         return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout
 
     commit = git("rev-parse", "--short", "HEAD").strip() or "unknown"
+    package = git("log", "-1", "--format=%h", "--", "padrewrite").strip() or "unknown"
     dirty = git("status", "--porcelain", "--", "padrewrite").strip()
-    return commit + (" with uncommitted changes in padrewrite/" if dirty else "")
+    return (f"HEAD {commit}; padrewrite/ last changed in {package}"
+            + (", with uncommitted changes" if dirty else ""))
 
 
 def describe() -> dict:

@@ -118,8 +118,11 @@ def merge_inference(old, new):
         return new
     measured = set(new["models"]) | set(new.get("errors", {}))
     merged = {**old, **{k: v for k, v in new.items() if not isinstance(v, dict)}}
-    for key in ("exports", "max_abs_vs_keras", "ort", "tf", "analysis"):
-        merged[key] = {**{m: v for m, v in old[key].items() if m not in measured}, **new[key]}
+    for key in ("exports", "max_abs_vs_keras", "ort", "tf", "analysis", "layouts"):
+        merged[key] = {
+            **{m: v for m, v in old.get(key, {}).items() if m not in measured},
+            **new.get(key, {}),
+        }
     merged["errors"] = {
         **{m: e for m, e in old.get("errors", {}).items() if m not in measured},
         **new.get("errors", {}),
@@ -153,13 +156,15 @@ def main(argv=None):
         f"rounds: {settings['rounds']}; models: {', '.join(settings['models'])}")
 
     command = " ".join(["python", "benchmarks/run.py", *(argv or sys.argv[1:])])
-    data = json.loads(args.merge.read_text()) if args.merge else {}
-    data.update(
-        command=command if not args.merge else f"{data['command']}, then {command}",
-        quick=args.quick or data.get("quick", False),
-        settings=settings,
-        machine=machine.describe(),
-    )
+    if args.merge:  # the first run's machine record stays; this run is noted beside it
+        data = json.loads(args.merge.read_text())
+        data["reruns"] = [  # earlier re-runs of only these tables no longer describe them
+            rerun for rerun in data.get("reruns", [])
+            if not set(rerun["sections"]) <= set(sections)
+        ] + [{"command": command, "sections": list(sections), **machine.describe()}]
+    else:
+        data = {"command": command, "settings": settings, "machine": machine.describe()}
+    data["quick"] = args.quick or data.get("quick", False)
     start = time.perf_counter()
     # The model files are built once, by one process, before any timing.
     needed = list(settings["models"]) if {"pipeline", "inference"} & set(sections) else []
@@ -185,7 +190,8 @@ def main(argv=None):
     if "scaling" in sections:
         data["scaling"] = run_worker("scaling", base, workdir)
     data["seconds"] = time.perf_counter() - start + (data.get("seconds", 0) if args.merge else 0)
-    data["machine"]["load_average_end"] = os.getloadavg()
+    record = data["reruns"][-1] if args.merge else data["machine"]
+    record["load_average_end"] = os.getloadavg()
 
     raw = workdir / "results.json"
     raw.write_text(json.dumps(data, indent=1, default=str))

@@ -44,9 +44,10 @@ def measured(function, *args, **kwargs):
     """`(wall seconds, CPU seconds of this process, result)` of one call.
 
     On a shared, oversubscribed machine the wall clock also counts the time
-    other processes held the CPU; the process CPU time does not. For work done
-    on one thread (onnxruntime with 1 intra-op thread runs in the caller's
-    thread) it is what the latency would be on an idle machine.
+    other processes held the CPU; the process CPU time does not (both still
+    drift with what else runs, through shared caches: compare paired ratios).
+    For work done on one thread (onnxruntime with 1 intra-op thread runs in the
+    caller's thread) it is close to the latency on an idle machine.
     """
     wall, cpu = time.perf_counter(), time.process_time()
     result = function(*args, **kwargs)

@@ -80,10 +80,11 @@ def _header(data):
         "compared with (rotating order, round after round), and every ratio is taken",
         f"between figures of this same run. Rounds: {settings['rounds']}. The machine is",
         "shared and noisy: per-round ratios are shown so the spread can be judged. Each call",
-        "is timed by the wall clock and by the process CPU time, which other processes do not",
-        "inflate; tables 2-4 (single-threaded work) are judged on CPU time, table 1 (what a",
-        "user waits for) on the wall clock. Nothing here asserts a time; targets are",
-        "reported as met or missed.",
+        "is timed by the wall clock and by the process CPU time, which does not count the time",
+        "other processes held the CPU (they still slow it through shared caches, so ratios are",
+        "paired in time); tables 2-4 (single-threaded work) are judged on CPU time, table 1",
+        "(what a user waits for) on the wall clock. Nothing here asserts a time; targets",
+        "are reported as met or missed.",
         "",
     ]
     return [line for line in lines if line is not None]
@@ -260,7 +261,7 @@ def _pipeline(entries, targets):
         "",
         "Targets are judged on the wall clock, as a user waits for the command; \"CPU ratio\"",
         "is the same ratio of process CPU time (all threads; user + system for subprocesses),",
-        "which other processes on this shared machine do not inflate. The subprocess columns",
+        "which does not count the time other processes held the CPU. The subprocess columns",
         "time the command and an equivalent floor script (`benchmarks/floor.py`) as fresh",
         "processes, start-up included; \"imports alone\" is a process that only imports",
         "TensorFlow, Keras, tf2onnx, onnx and onnxruntime.",
@@ -370,9 +371,10 @@ def _inference(section, targets, pipeline_entries=()):
         "with `export_onnx` (pad hoisting on unless the row says \"no hoist\"; opset 18 unless",
         "it says 19) and timed round-robin, rounds alternating between models. Each run is",
         "timed by the process CPU clock and by the wall clock: with 1 thread onnxruntime",
-        "computes in the calling thread, so CPU time is the latency the run would have on an",
-        "idle machine, while the wall clock here also counts the time other processes held",
-        "the 2 cores (the load average above). Targets are judged on CPU time. A ratio is",
+        "computes in the calling thread, so CPU time is close to the latency on an idle",
+        "machine, while the wall clock also counts the time other processes held the 2 cores",
+        "(the load average above); both still drift with what else runs (shared caches),",
+        "which the pairing below cancels. Targets are judged on CPU time. A ratio is",
         "the median over sweeps of the variant's time over the original's in the same sweep",
         "(so it need not equal the ratio of the two medians shown); \"per round\" gives that",
         "median for each round.",
@@ -512,9 +514,9 @@ def _inference_reason(section, name, label, baseline, row, limit):
     analysis = section.get("analysis", {}).get(name, {})
     ort = section["ort"][name]
     mine, base = analysis.get(label), analysis.get(baseline)
-    delta = ort[label]["cpu_ms"] - ort[baseline]["cpu_ms"]
-    text = (f"CPU time {ort[label]['cpu_ms']:.2f} ms against {ort[baseline]['cpu_ms']:.2f} ms "
-            f"for the {baseline} ({delta:+.2f} ms).")
+    ratio = ort[label]["cpu_ratio"] / ort[baseline]["cpu_ratio"]
+    text = (f"That is about {(ratio - 1) * ort[baseline]['cpu_ms']:+.2f} ms per run on the "
+            f"{baseline}'s median {ort[baseline]['cpu_ms']:.2f} ms of CPU time.")
     rounds = row["cpu_round_ratios"]
     if limit is not None and rounds and min(rounds) <= limit < max(rounds):
         text += (f" The per-round ratios ({min(rounds):.3f} to {max(rounds):.3f}) straddle the "

@@ -26,19 +26,11 @@ from graph_strategies import mode_limit, same_pair
 
 from padrewrite.layers import PADDING_CLASSES
 from padrewrite.rewrite import RewriteError, rewrite_model
+from padrewrite.rules.conv import CONVOLUTIONS
 
 L = keras.layers
 APPS = keras.applications
 OTHER_MODES = ("reflect", "replicate", "symmetric", "circular")
-CONVOLUTIONS = (
-    L.Conv1D,
-    L.Conv2D,
-    L.Conv3D,
-    L.DepthwiseConv1D,
-    L.DepthwiseConv2D,
-    L.SeparableConv1D,
-    L.SeparableConv2D,
-)
 
 #: The smallest square input each constructor accepts with include_top=False,
 #: weights=None (Keras' own minimum: 32, or 75 for the Inception family, 71 for

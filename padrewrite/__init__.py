@@ -1,19 +1,25 @@
 """padrewrite: turn 'same'/'causal' convolutions into explicit reflect, replicate,
 symmetric, circular or constant padding, exactly, and export the result to ONNX.
 
-Importing the package is light; the Keras parts load on first use.
+Importing the package is light: the Keras parts load on first use. Its padding
+layers are registered with Keras as soon as Keras is imported, so any model
+padrewrite wrote loads with `keras.saving.load_model` after `import padrewrite`.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
+
+import wrapt
 
 __version__ = "0.1.0"
 
 _LAZY = {
     "rewrite_model": "padrewrite.rewrite",
-    "export_onnx": "padrewrite.onnx_export",
+    "export_onnx": "padrewrite.onnx.export",
     "check_parity": "padrewrite.parity",
+    "rewrite_file": "padrewrite.pipeline",
 }
 _LAYER_NAMES = [
     f"{prefix}Padding{rank}D"
@@ -30,3 +36,13 @@ def __getattr__(name):
     if name in _LAYER_NAMES:
         return getattr(importlib.import_module("padrewrite.layers"), name)
     raise AttributeError(f"module 'padrewrite' has no attribute {name!r}")
+
+
+def _register_layers(_keras_module=None):
+    importlib.import_module("padrewrite.layers")
+
+
+if "keras" in sys.modules:
+    _register_layers()
+else:
+    wrapt.register_post_import_hook(_register_layers, "keras")

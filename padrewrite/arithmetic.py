@@ -91,3 +91,9 @@ def normalize_padding(padding, rank: int, name: str = "padding") -> tuple[Pair, 
         raise ValueError(f"`{name}` must be {expected}. Received: {name}={padding!r}")
     pad = as_int(padding)
     return tuple((pad, pad) for _ in range(rank))
+
+
+def spatial_axes(rank: int, data_format: str) -> tuple[int, ...]:
+    """Tensor axes of the `rank` spatial dimensions (batch first, channels first or last)."""
+    first = 2 if data_format == "channels_first" else 1
+    return tuple(range(first, first + rank))

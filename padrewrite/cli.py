@@ -1,40 +1,59 @@
 """The `padrewrite` command: parse, call the library, render, set the exit code.
 
-Exit codes: 0 success, 1 verification failed, 2 usage or input error.
+Exit codes: 0 success, 1 verification failed, 2 the input or the options are
+wrong (the message says what to do), 3 an unanticipated error (a bug).
 TensorFlow is imported only once a command runs, never for `--help`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import os
 import sys
 import tempfile
-import time
 import traceback
 from pathlib import Path
 
 import click
 
 from padrewrite import __version__
-from padrewrite.io import MODEL_SUFFIXES, InputError, check_model_path, check_output_path
-from padrewrite.modes import ALIASES, MODES
+from padrewrite.errors import (
+    EXIT_BUG,
+    EXIT_FAILED,
+    EXIT_USAGE,
+    InputError,
+    InternalError,
+    bug_message,
+    one_line,
+)
+from padrewrite.modes import ALIASES, MODES, normalize_mode
 
-EXIT_FAILED, EXIT_USAGE = 1, 2
 DEFAULT_OPSET = 18
+MIN_OPSET = 13
 RULE_CHOICES = ("conv-same", "conv-causal", "conv-transpose", "zero-padding", "pooling-same")
 
 
 class UsageFailure(click.ClickException):
-    """An input or usage error: one line on stderr, exit code 2."""
+    """The input or the options are wrong: one line on stderr, exit code 2."""
 
     exit_code = EXIT_USAGE
 
 
 class VerificationFailed(click.ClickException):
     exit_code = EXIT_FAILED
+
+
+class Bug(click.ClickException):
+    """An unanticipated error: one line saying so, exit code 3."""
+
+    exit_code = EXIT_BUG
+
+    def format_message(self):
+        return self.message
+
+    def show(self, file=None):
+        click.echo(self.message, err=True)
 
 
 class _DefaultCommandGroup(click.Group):
@@ -70,7 +89,7 @@ def _quiet_tensorflow():
 
 
 def _handle_errors(command):
-    """Turn library errors into one-line messages (tracebacks only with --debug)."""
+    """Input errors exit 2, unanticipated ones exit 3; tracebacks only with --debug."""
 
     @functools.wraps(command)
     def wrapper(*args, debug=False, **kwargs):
@@ -78,40 +97,34 @@ def _handle_errors(command):
             return command(*args, **kwargs)
         except click.ClickException:
             raise
-        except (InputError, ValueError) as error:
+        except InputError as error:
             if debug:
                 traceback.print_exc()
-            raise UsageFailure(_one_line(error)) from None
-        except Exception as error:  # an unforeseen failure: still one line
+            raise UsageFailure(one_line(error)) from None
+        except InternalError as error:
+            if debug:
+                traceback.print_exception(error.error)
+            raise Bug(str(error)) from None
+        except Exception as error:
             if debug:
                 traceback.print_exc()
-            raise UsageFailure(
-                f"{type(error).__name__}: {_one_line(error)} "
-                "(run again with --debug for the traceback)"
-            ) from None
+            raise Bug(bug_message(error)) from None
 
     return wrapper
 
 
-def _one_line(error: Exception) -> str:
-    text = " ".join(str(error).split())
-    return text if len(text) <= 600 else text[:597] + "..."
+def _progress(enabled: bool):
+    """A stage callback printing progress on stderr, or None."""
+    if not enabled:
+        return None
 
+    def show(stage):
+        if stage.seconds is None:
+            click.echo(f"{stage.detail} ...", err=True)
+        else:
+            click.echo(f"{stage.detail}: done in {stage.seconds:.1f} s", err=True)
 
-class _Progress:
-    """Step messages on stderr when it is a terminal; silent otherwise."""
-
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
-
-    @contextlib.contextmanager
-    def step(self, message: str):
-        start = time.perf_counter()
-        if self.enabled:
-            click.echo(f"{message} ...", err=True)
-        yield
-        if self.enabled:
-            click.echo(f"{message}: done in {time.perf_counter() - start:.1f} s", err=True)
+    return show
 
 
 def _parse_input_shapes(values) -> dict:
@@ -169,7 +182,7 @@ def main():
       padrewrite verify MODEL.keras MODEL.onnx
 
     Run `padrewrite rewrite --help` for every option. Exit codes: 0 success,
-    1 verification failed, 2 usage or input error.
+    1 verification failed, 2 the input or the options are wrong, 3 a bug.
     """
 
 
@@ -182,7 +195,7 @@ def main():
 @click.option("--value", type=float, default=None, help="Fill value for --mode constant.")
 @click.option("--onnx", "onnx_path", type=click.Path(path_type=Path),
               help="Also export the rewritten model to this ONNX file.")
-@click.option("--opset", type=click.IntRange(min=13), default=DEFAULT_OPSET, show_default=True,
+@click.option("--opset", type=click.IntRange(min=MIN_OPSET), default=DEFAULT_OPSET, show_default=True,
               help="ONNX opset (19+ gives a native circular Pad).")
 @click.option("--no-hoist", is_flag=True,
               help="ONNX: keep each Pad right before its conv (no pad hoisting).")
@@ -203,92 +216,26 @@ def rewrite_command(model, mode, output, value, onnx_path, opset, no_hoist, veri
                     include, exclude, rules, skip_rules, atol, rtol, samples, input_shapes,
                     as_json, imports, unsafe):
     """Rewrite MODEL's 'same'/'causal' convolutions to explicit padding + 'valid'."""
-    mode = ALIASES.get(mode.lower(), mode.lower())
-    if value is not None and mode != "constant":
-        raise UsageFailure(
-            f"--value is only used with --mode constant (got --mode {mode}); "
-            "drop --value or use --mode constant."
-        )
-    model_path = check_model_path(model)
-    if not plan:
-        if output is None:
-            raise UsageFailure("missing -o/--output (or use --plan to write nothing).")
-        output = check_output_path(output, (model_path,), MODEL_SUFFIXES, "model")
-        if onnx_path is not None:
-            onnx_path = check_output_path(onnx_path, (model_path, output), (".onnx",), "ONNX")
+    if not plan and output is None:
+        raise UsageFailure("missing -o/--output (or use --plan to write nothing).")
+    mode = normalize_mode(mode)
     shapes = _parse_input_shapes(input_shapes)
-    progress = _Progress(sys.stderr.isatty() and not as_json)
-
     _quiet_tensorflow()
-    from padrewrite.io import import_modules, load_model
+    from padrewrite.pipeline import rewrite_file
 
-    import_modules(imports)
-    with progress.step(f"loading {model_path}"):
-        original = load_model(model_path, safe_mode=not unsafe)
-    from padrewrite.rewrite import rewrite_model
-
-    with progress.step("rewriting"):
-        result = rewrite_model(
-            original, mode, value or 0.0, include=include, exclude=exclude,
-            rules=rules, skip_rules=skip_rules,
-        )
-    report = result.report
-    document = {"input": str(model_path), "rewrite": report.to_dict()}
-    if plan:
-        document.update(status="planned", output=None)
-        _render(document, as_json, report, plan=True)
-        return
-
-    from padrewrite.io import promote, save_model, staged_file
-
-    failed = False
-    keras_check = parity = None
-    with contextlib.ExitStack() as stack:
-        staged_model = stack.enter_context(staged_file(output))
-        with progress.step(f"saving {output}"):
-            save_model(result.model, staged_model)
-        staged_onnx = None
-        if onnx_path is not None:
-            staged_onnx = stack.enter_context(staged_file(onnx_path))
-            from padrewrite.onnx_export import export_onnx
-
-            with progress.step(f"exporting {onnx_path}"):
-                export = export_onnx(result.model, staged_onnx, opset=opset, hoist=not no_hoist)
-            document["export"] = _relabel(export.to_dict(), staged_onnx, onnx_path)
-        if verify:
-            document["verify"] = {}
-            from padrewrite.keras_check import check_saved_model
-
-            with progress.step(f"verifying {output}"):
-                reloaded = load_model(staged_model, safe_mode=not unsafe)
-                keras_check = check_saved_model(
-                    original, reloaded, output,
-                    exact=(mode == "constant" and not value),
-                    input_shapes=shapes or None,
-                )
-            document["verify"]["keras"] = keras_check.to_dict()
-            failed |= not keras_check
-            if staged_onnx is not None:
-                from padrewrite.parity import check_parity
-
-                with progress.step("checking ONNX parity against the saved model"):
-                    parity = check_parity(
-                        reloaded, staged_onnx, atol=atol, rtol=rtol,
-                        samples=samples, input_shapes=shapes or None,
-                    )
-                document["verify"]["onnx"] = _relabel(parity.to_dict(), staged_onnx, onnx_path)
-                failed |= not parity
-        if not failed:
-            promote(staged_model, output)
-            if staged_onnx is not None:
-                promote(staged_onnx, onnx_path)
-    document.update(
-        status="failed" if failed else "passed" if verify else "written",
-        output=None if failed else str(output),
-        onnx=None if failed or onnx_path is None else str(onnx_path),
+    report = rewrite_file(
+        model, output, mode, constant_value=value, onnx_path=onnx_path, opset=opset,
+        hoist=not no_hoist, verify=verify, plan=plan, include=include, exclude=exclude,
+        rules=rules, skip_rules=skip_rules, atol=atol, rtol=rtol, samples=samples,
+        input_shapes=shapes or None, imports=imports, safe_mode=not unsafe,
+        on_stage=_progress(sys.stderr.isatty() and not as_json),
     )
-    _render(document, as_json, report, plan=False, checks=(keras_check, parity))
-    if failed:
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2, default=str))
+    else:
+        for line in _report_lines(report):
+            click.echo(line)
+    if not report:
         raise VerificationFailed("verification FAILED; nothing was written.")
 
 
@@ -299,6 +246,8 @@ def rewrite_command(model, mode, output, value, onnx_path, opset, no_hoist, veri
 @_handle_errors
 def verify_command(model, onnx_file, atol, rtol, samples, input_shapes, as_json, imports, unsafe):
     """Check that ONNX computes what the Keras MODEL computes (exit 1 if not)."""
+    from padrewrite.io import check_model_path
+
     model_path = check_model_path(model)
     onnx_file = Path(onnx_file)
     if not onnx_file.is_file():
@@ -306,7 +255,7 @@ def verify_command(model, onnx_file, atol, rtol, samples, input_shapes, as_json,
     shapes = _parse_input_shapes(input_shapes)
     _quiet_tensorflow()
     from padrewrite.io import import_modules, load_model
-    from padrewrite.parity import check_parity
+    from padrewrite.parity import check_parity, render_parity
 
     import_modules(imports)
     keras_model = load_model(model_path, safe_mode=not unsafe)
@@ -318,51 +267,39 @@ def verify_command(model, onnx_file, atol, rtol, samples, input_shapes, as_json,
         click.echo(json.dumps({"status": "passed" if parity else "failed",
                                "onnx": parity.to_dict()}, indent=2))
     else:
-        for line in _parity_lines(parity):
+        for line in render_parity(parity):
             click.echo(line)
     if not parity:
         raise VerificationFailed("ONNX parity FAILED.")
 
 
-def _relabel(data: dict, staged: Path, target: Path) -> dict:
-    """Report the final path, not the temporary one it was written to."""
-    text = json.dumps(data, default=str).replace(str(staged), str(target))
-    return json.loads(text)
-
-
-def _parity_lines(parity) -> list[str]:
-    from padrewrite.parity import render_parity
-
-    return render_parity(parity)
-
-
-def _render(document: dict, as_json: bool, report, *, plan: bool, checks=()):
-    if as_json:
-        click.echo(json.dumps(document, indent=2, default=str))
-        return
+def _report_lines(report) -> list[str]:
+    """The text rendering of a `FileReport`."""
     from padrewrite.report import render_table
 
-    for line in render_table(report):
-        click.echo(line)
-    click.echo(report.summary())
-    if not report.rewritten:
+    rewrite = report.rewrite
+    lines = [*render_table(rewrite), rewrite.summary()]
+    if not rewrite.rewritten:
         note = "nothing to rewrite: no layer needs explicit padding"
-        if not plan:
+        if report.status != "planned":
             note += "; the model is written unchanged"
-        click.echo(note)
-    if plan:
-        click.echo("plan only: nothing written")
-        return
-    for check in checks:
-        if check is not None:
-            lines = check.lines() if hasattr(check, "lines") else _parity_lines(check)
-            for line in lines:
-                click.echo(line)
-    if document.get("output"):
-        click.echo(f"wrote {document['output']}")
-    if document.get("onnx"):
-        export = document.get("export", {})
-        click.echo(f"wrote {document['onnx']}" + _export_note(export))
+        lines.append(note)
+    if report.status == "planned":
+        lines.append("plan only: nothing written")
+        return lines
+    if report.reload is not None:
+        lines.extend(report.reload.lines())
+    if report.keras_check is not None:
+        lines.extend(report.keras_check.lines())
+    if report.parity is not None:
+        from padrewrite.parity import render_parity
+
+        lines.extend(render_parity(report.parity))
+    if report.output:
+        lines.append(f"wrote {report.output}")
+    if report.onnx:
+        export = report.export.to_dict()
+        lines.append(f"wrote {report.onnx}" + _export_note(export))
         if export.get("pads_hoisted"):
             before = export["padded_elements_before"]
             after = export["padded_elements_after"]
@@ -372,12 +309,11 @@ def _render(document: dict, as_json: bool, report, *, plan: bool, checks=()):
             )
             if before is not None:
                 line += f": padded elements {before:,} -> {after:,} per sample"
-            click.echo(line)
+            lines.append(line)
+    return lines
 
 
 def _export_note(export: dict) -> str:
-    if not export:
-        return ""
     parts = [f"opset {export.get('opset')}"]
     pads = export.get("node_counts", {}).get("Pad", 0)
     if pads:

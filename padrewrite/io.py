@@ -14,11 +14,9 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from padrewrite.errors import InputError, one_line
+
 MODEL_SUFFIXES = (".keras", ".h5")
-
-
-class InputError(ValueError):
-    """A problem with the user's input: one line saying what and what to do."""
 
 
 def check_model_path(path: str | os.PathLike) -> Path:
@@ -131,8 +129,30 @@ def _explain_load_error(path: Path, error: Exception) -> str:
         return f"{path}: corrupt or truncated model file; re-save the model."
     if path.suffix.lower() == ".h5" and ("HDF5" in text or "signature" in text):
         return f"{path}: not a valid HDF5 model file (corrupt or truncated?)."
-    first_line = text.strip().splitlines()[0] if text.strip() else type(error).__name__
-    return f"{path}: cannot load the model ({type(error).__name__}: {first_line[:300]})."
+    return f"{path}: cannot load the model: {load_error_cause(error)}"
+
+
+_FAILED_CLASS = re.compile(r"<class '(?:[\w.]+\.)?(\w+)'> could not be deserialized")
+_CAUSE_MARKER = "Exception encountered:"
+
+
+def load_error_cause(error: Exception) -> str:
+    """The useful part of a Keras loading error, on one line.
+
+    Keras ends its deserialization errors with the cause ("Exception
+    encountered: Unrecognized keyword arguments passed to Conv2D: ...") after
+    a long config dump; keep the failing class and the cause, not the dump.
+    """
+    text = str(error)
+    failing = _FAILED_CLASS.findall(text)
+    if _CAUSE_MARKER in text:
+        cause = text.rsplit(_CAUSE_MARKER, 1)[1]
+    else:
+        lines = [line for line in text.strip().splitlines() if line.strip()]
+        cause = lines[-1] if lines else ""
+    cause = one_line(cause, 400) or type(error).__name__
+    prefix = f"class '{failing[-1]}' could not be rebuilt: " if failing else ""
+    return f"{prefix}{type(error).__name__}: {cause}"
 
 
 @contextlib.contextmanager

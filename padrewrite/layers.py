@@ -15,8 +15,8 @@ import contextvars
 import keras
 from keras import ops
 
-from padrewrite.arithmetic import normalize_padding, same_pads
-from padrewrite.modes import limit_phrase, max_pad, normalize_mode
+from padrewrite.arithmetic import normalize_padding, same_pads, spatial_axes
+from padrewrite.modes import check_constant_value, exceeded_limit, limit_phrase, normalize_mode
 
 __all__ = [
     "Padding1D",
@@ -126,18 +126,12 @@ class _BasePadding(keras.layers.Layer):
         kwargs["autocast"] = False
         super().__init__(**kwargs)
         self.mode = normalize_mode(mode)
-        if self.mode != "constant" and constant_value not in (0, 0.0, None):
-            raise ValueError(
-                f"`constant_value` is only used with mode='constant'. "
-                f"Received: mode={self.mode!r}, constant_value={constant_value!r}"
-            )
-        self.constant_value = float(constant_value or 0.0)
+        self.constant_value = check_constant_value(self.mode, constant_value)
         self.data_format = _standardize_data_format(data_format)
         self.input_spec = keras.layers.InputSpec(ndim=self.rank + 2)
 
     def _spatial_axes(self):
-        first = 2 if self.data_format == "channels_first" else 1
-        return tuple(range(first, first + self.rank))
+        return spatial_axes(self.rank, self.data_format)
 
     def _static_pads(self, input_shape):
         """`(before, after)` per spatial axis, `None` where only known at run time."""
@@ -158,10 +152,8 @@ class _BasePadding(keras.layers.Layer):
             zip(self._spatial_axes(), self._static_pads(input_shape))
         ):
             size = input_shape[axis]
-            if size is None or pair is None:
-                continue
-            limit = max_pad(self.mode, size)
-            if limit is not None and max(pair) > limit:
+            limit = exceeded_limit(self.mode, size, pair)
+            if limit is not None:
                 arguments = self._arguments()
                 names = " or ".join(f"`{name}`" for name in arguments if name != "strides")
                 received = ", ".join(f"{name}={value!r}" for name, value in arguments.items())

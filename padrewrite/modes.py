@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from padrewrite.errors import InputError
+
 MODES = ("constant", "reflect", "replicate", "symmetric", "circular")
 ALIASES = {"zero": "constant", "edge": "replicate", "wrap": "circular"}
 
@@ -22,7 +24,17 @@ def normalize_mode(mode: str) -> str:
         if canonical in MODES:
             return canonical
     valid = ", ".join([*MODES, *ALIASES])
-    raise ValueError(f"`mode` must be one of {valid}. Received: mode={mode!r}")
+    raise InputError(f"`mode` must be one of {valid}. Received: mode={mode!r}")
+
+
+def check_constant_value(mode: str, constant_value) -> float:
+    """The fill value as a float; only constant mode may have one other than 0."""
+    if mode != "constant" and constant_value not in (0, 0.0, None):
+        raise InputError(
+            "`constant_value` is only used with mode='constant'. "
+            f"Received: mode={mode!r}, constant_value={constant_value!r}"
+        )
+    return float(constant_value or 0.0)
 
 
 def max_pad(mode: str, size: int) -> int | None:
@@ -33,6 +45,19 @@ def max_pad(mode: str, size: int) -> int | None:
         return size
     if mode == "replicate":
         return None if size > 0 else 0
+    return None
+
+
+def exceeded_limit(mode: str, size: int | None, pair) -> int | None:
+    """The per-side limit that `pair` (before, after) exceeds on an axis of `size`, else None.
+
+    Unknown sizes or pads (None) exceed nothing: they are checked at run time.
+    """
+    if size is None or pair is None or None in pair:
+        return None
+    limit = max_pad(mode, size)
+    if limit is not None and max(pair) > limit:
+        return limit
     return None
 
 

@@ -14,10 +14,11 @@ import sys
 from dataclasses import dataclass, replace
 
 import keras
-from keras.src.saving.serialization_lib import SafeModeScope
 
+from padrewrite import keras_internals as internals
 from padrewrite.layers import PADDING_CLASSES, SAME_PADDING_CLASSES
-from padrewrite.modes import limit_phrase, max_pad, normalize_mode
+from padrewrite.errors import InputError
+from padrewrite.modes import check_constant_value, exceeded_limit, limit_phrase, normalize_mode
 from padrewrite.report import (
     REWRITTEN,
     SKIPPED,
@@ -25,12 +26,13 @@ from padrewrite.report import (
     LayerRecord,
     RewriteReport,
 )
+from padrewrite.rules.geometry import spatial_sizes
 from padrewrite.rules import MODEL_OUTPUT, RULE_NAMES, RULES, CallSite, Leave, Rewrite, Rule
 
 __all__ = ["RewriteError", "RewriteResult", "rewrite_model"]
 
 
-class RewriteError(ValueError):
+class RewriteError(InputError):
     """A model the engine cannot rewrite exactly; the message says why and what to do."""
 
 
@@ -66,15 +68,11 @@ def rewrite_model(
     Globs match a layer's name or its path through nested models (`outer/conv1`).
     """
     mode = normalize_mode(mode)
-    if mode != "constant" and constant_value not in (0, 0.0, None):
-        raise ValueError(
-            "`constant_value` is only used with mode='constant'. "
-            f"Received: mode={mode!r}, constant_value={constant_value!r}"
-        )
+    constant_value = check_constant_value(mode, constant_value)
     for argument, names in (("rules", rules), ("skip_rules", skip_rules)):
         unknown = [name for name in names if name not in RULE_NAMES]
         if unknown:
-            raise ValueError(
+            raise InputError(
                 f"`{argument}` must name known rules ({', '.join(RULE_NAMES)}). "
                 f"Received: {argument}={list(names)!r}"
             )
@@ -82,7 +80,7 @@ def rewrite_model(
     all_layers = _all_layers(model)
     rewriter = _Rewriter(
         mode=mode,
-        constant_value=float(constant_value or 0.0),
+        constant_value=constant_value,
         include=tuple(include),
         exclude=tuple(exclude),
         enabled_opt_in=frozenset(rules),
@@ -114,19 +112,19 @@ def _recursion_room(layer_count):
 
 
 def _is_graph_model(layer) -> bool:
-    return isinstance(layer, (keras.Sequential, keras.src.models.Functional))
+    return isinstance(layer, keras.Sequential) or internals.is_functional(layer)
 
 
 def _check_graph(model, path):
     if isinstance(model, keras.Sequential):
-        if getattr(model, "_functional", None) is None:
+        if internals.sequential_graph(model) is None:
             raise RewriteError(
                 f"Sequential model '{path}' is not built, so its layer shapes are "
                 "unknown; start it with keras.Input(shape=...) or call it on data "
                 "before rewriting."
             )
         return
-    if not isinstance(model, keras.src.models.Functional):
+    if not internals.is_functional(model):
         raise RewriteError(
             f"Model '{path}' ({type(model).__name__}) is a subclassed model: its "
             "call() is Python code, not a layer graph, so padding layers cannot be "
@@ -136,7 +134,7 @@ def _check_graph(model, path):
 
 
 def _all_layers(model):
-    return [layer for layer in model._flatten_layers(include_self=False)]
+    return internals.flatten_layers(model)
 
 
 class _Rewriter:
@@ -191,17 +189,17 @@ class _Rewriter:
             )
             return self._call(layer, prefix, first, site_consumers, args, kwargs)
 
-        outputs = model._run_through_graph(inputs, call_fn=call)
+        outputs = internals.run_through_graph(model, inputs, call)
         return keras.Model(inputs, outputs, name=model.name)
 
     def _rebuild_sequential(self, model, prefix):
-        functional = model._functional
+        functional = internals.sequential_graph(model)
         consumers = _consumers_by_tensor(functional)
         (input_tensor,) = functional.inputs
         nodes = _nodes_of(functional)
         new_layers = []
         for layer in model.layers:
-            (node,) = [n for n in layer._inbound_nodes if n in nodes]
+            (node,) = [n for n in internals.inbound_nodes(layer) if n in nodes]
             shape = tuple(node.input_tensors[0].shape)
             site_consumers = consumers.get(id(layer), {}).get(0, ())
             pad, new_layer = self._replacements(layer, prefix, shape, site_consumers)
@@ -259,7 +257,7 @@ class _Rewriter:
         try:
             # The layer is already in memory: rebuilding it (a Lambda's function
             # included) runs no code that was not loaded already.
-            with SafeModeScope(False):
+            with internals.unsafe_deserialization():
                 new_layer = type(layer).from_config(config or layer.get_config())
         except Exception as error:
             raise RewriteError(
@@ -278,7 +276,7 @@ class _Rewriter:
         """Report 'same' convolutions inside custom layers (their call() is not a graph)."""
         from padrewrite.rules.conv import CONVOLUTIONS
 
-        for inner in layer._flatten_layers(include_self=False):
+        for inner in internals.flatten_layers(layer):
             if isinstance(inner, CONVOLUTIONS) and inner.get_config().get(
                 "padding"
             ) in ("same", "causal"):
@@ -372,13 +370,10 @@ class _Rewriter:
     def _check_limits(self, layer, path, input_shape, decision: Rewrite):
         if self.mode == "constant" or input_shape is None:
             return
-        first = 2 if decision.data_format == "channels_first" else 1
-        for index, pair in enumerate(decision.pads):
-            size = input_shape[first + index]
-            if pair is None or size is None:
-                continue
-            limit = max_pad(self.mode, size)
-            if limit is not None and max(pair) > limit:
+        sizes = spatial_sizes(input_shape, len(decision.pads), decision.data_format)
+        for index, (pair, size) in enumerate(zip(decision.pads, sizes)):
+            limit = exceeded_limit(self.mode, size, pair)
+            if limit is not None:
                 raise RewriteError(
                     f"Layer '{path}' ({type(layer).__name__}) needs pads {pair} on "
                     f"spatial axis {index}, whose size is {size}; {self.mode} "
@@ -437,14 +432,14 @@ def _describe(rule: Rule, decision: Rewrite) -> str:
 
 def _fresh_input(tensor):
     """A new Input like `tensor`, named after its InputLayer."""
-    history = getattr(tensor, "_keras_history", None)
-    name = history.operation.name if history is not None else tensor.name
+    layer = internals.producing_layer(tensor)
+    name = layer.name if layer is not None else tensor.name
     return keras.Input(batch_shape=tensor.shape, dtype=tensor.dtype, name=name)
 
 
 def _nodes_of(functional):
     nodes = set()
-    for depth_nodes in functional._nodes_by_depth.values():
+    for depth_nodes in internals.nodes_by_depth(functional).values():
         nodes.update(depth_nodes)
     return nodes
 
@@ -461,9 +456,9 @@ def _consumers_by_tensor(functional):
     for tensor in functional.outputs:
         consuming.setdefault(id(tensor), []).append(MODEL_OUTPUT)
     result: dict[int, dict[int, tuple]] = {}
-    depth_keys = sorted(functional._nodes_by_depth, reverse=True)
-    for depth in depth_keys:
-        for node in functional._nodes_by_depth[depth]:
+    by_depth = internals.nodes_by_depth(functional)
+    for depth in sorted(by_depth, reverse=True):
+        for node in by_depth[depth]:
             if node.operation is None or node.is_input:
                 continue
             calls = result.setdefault(id(node.operation), {})

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from padrewrite.arithmetic import same_pads
+from padrewrite.arithmetic import same_pads, spatial_axes
 from padrewrite.rules.rule import Leave, Rewrite, SameSpec
 
 
 def spatial_sizes(input_shape, rank, data_format):
     """Sizes of the `rank` spatial axes (None where unknown)."""
-    first = 2 if data_format == "channels_first" else 1
-    return tuple(input_shape[first : first + rank])
+    return tuple(input_shape[axis] for axis in spatial_axes(rank, data_format))
 
 
 def as_tuple(value, rank):

@@ -1,0 +1,116 @@
+"""Every private Keras API padrewrite relies on, in one place.
+
+Keras 3 offers no public way to walk a Functional graph node by node, to
+re-run it with a call hook or to rebuild a layer in memory outside safe mode.
+These accessors reach the private names; each fails loudly, naming the
+missing attribute and the Keras version, instead of falling back silently.
+`tests/test_keras_internals.py` smoke-tests every one of them.
+"""
+
+from __future__ import annotations
+
+import keras
+
+__all__ = [
+    "KerasInternalsError",
+    "flatten_layers",
+    "inbound_nodes",
+    "is_functional",
+    "model_from_config_json",
+    "nodes_by_depth",
+    "producing_layer",
+    "run_through_graph",
+    "sequential_graph",
+    "unsafe_deserialization",
+]
+
+
+class KerasInternalsError(RuntimeError):
+    """A private Keras API padrewrite uses is missing or changed in this Keras."""
+
+
+def _attribute(owner, name: str, where: str):
+    try:
+        return getattr(owner, name)
+    except AttributeError:
+        raise KerasInternalsError(
+            f"Keras {keras.__version__} has no `{where}.{name}`, which padrewrite "
+            "relies on; install a Keras version padrewrite supports (see pyproject.toml)."
+        ) from None
+
+
+def _functional_class():
+    models = _attribute(keras.src, "models", "keras.src")
+    return _attribute(models, "Functional", "keras.src.models")
+
+
+def is_functional(model) -> bool:
+    """True for a Functional model (a `keras.Model(inputs, outputs)` or a subclass of it)."""
+    return isinstance(model, _functional_class())
+
+
+def sequential_graph(model):
+    """The Functional graph a built Sequential model runs, or None if it is not built."""
+    if not isinstance(model, keras.Sequential):
+        raise TypeError(f"Expected a keras.Sequential. Received: {type(model).__name__}")
+    if not model.built:
+        return None
+    graph = _attribute(model, "_functional", "Sequential")
+    if graph is not None and not is_functional(graph):
+        raise KerasInternalsError(
+            f"Keras {keras.__version__}: `Sequential._functional` is a "
+            f"{type(graph).__name__}, not a Functional model."
+        )
+    return graph
+
+
+def run_through_graph(functional, inputs, call_fn):
+    """Run `functional`'s graph on `inputs`, calling `call_fn(layer, *args, **kwargs)` per node."""
+    method = _attribute(functional, "_run_through_graph", "Functional")
+    return method(inputs, call_fn=call_fn)
+
+
+def nodes_by_depth(functional) -> dict:
+    """`{depth: [Node, ...]}` of a Functional graph (inputs at the largest depth)."""
+    return _attribute(functional, "_nodes_by_depth", "Functional")
+
+
+def inbound_nodes(layer) -> list:
+    """The nodes (calls) of `layer`, in every graph it was called in."""
+    return _attribute(layer, "_inbound_nodes", "Layer")
+
+
+def flatten_layers(layer, include_self: bool = False) -> list:
+    """Every layer tracked by `layer`, recursively (its attributes, lists and dicts)."""
+    method = _attribute(layer, "_flatten_layers", "Layer")
+    return list(method(include_self=include_self))
+
+
+def producing_layer(tensor):
+    """The layer (operation) whose call produced the symbolic Keras `tensor`, or None."""
+    history = getattr(tensor, "_keras_history", None)
+    if history is None:
+        return None
+    return history.operation
+
+
+def unsafe_deserialization():
+    """A context in which `from_config` may rebuild Lambda layers.
+
+    Used only for layers already loaded in memory: rebuilding them runs no code
+    that was not loaded before.
+    """
+    serialization_lib = _attribute(keras.src.saving, "serialization_lib", "keras.src.saving")
+    scope = _attribute(serialization_lib, "SafeModeScope", "keras.src.saving.serialization_lib")
+    return scope(False)
+
+
+def model_from_config_json(config_json: str, safe_mode: bool = True):
+    """A model rebuilt from the `config.json` of a `.keras` archive, weights not read.
+
+    The same step `keras.saving.load_model` takes before it reads the weights
+    (shared objects resolved, compilation off).
+    """
+    saving_lib = _attribute(keras.src.saving, "saving_lib", "keras.src.saving")
+    build = _attribute(saving_lib, "_model_from_config", "keras.src.saving.saving_lib")
+    return build(config_json, None, False, safe_mode)

@@ -1,0 +1,338 @@
+"""The file job: load → rewrite → save → reload check → export → verify → promote.
+
+`rewrite_file` is what the `padrewrite` command runs; the command only parses
+options and renders the `FileReport`. Files are written beside their targets
+under temporary names and renamed into place only when every stage passed, so
+a failure never leaves a half-written file and never touches the input.
+Errors name the user's paths, never a temporary file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+import zipfile
+from pathlib import Path
+from typing import Callable
+
+from padrewrite.errors import InputError, InternalError, bug_message
+
+__all__ = ["FileReport", "ReloadCheck", "Stage", "rewrite_file"]
+
+#: ONNX opset used when none is given (tf2onnx 1.17's highest).
+DEFAULT_OPSET = 18
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    """One stage of the file job: `seconds` is None when it starts, its duration when done."""
+
+    name: str
+    detail: str
+    seconds: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ReloadCheck:
+    """Whether the written model file deserializes again.
+
+    `method` is "config" (the architecture rebuilt from the file's config,
+    weights not read: the cheap check made without `verify`) or "full"
+    (`keras.saving.load_model`, weights included).
+    """
+
+    path: str
+    method: str
+    passed: bool
+    error: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def lines(self) -> list[str]:
+        if self.passed:
+            return []
+        return [f"FAILED | reload {self.path} | {self.error}"]
+
+
+@dataclasses.dataclass(frozen=True)
+class FileReport:
+    """What `rewrite_file` did; its truth value is "nothing failed".
+
+    `status` is "planned" (plan only), "written", "passed" (written and
+    verified) or "failed" (a check failed; nothing was written).
+    """
+
+    status: str
+    input: str
+    output: str | None
+    onnx: str | None
+    rewrite: object
+    export: object | None = None
+    reload: ReloadCheck | None = None
+    keras_check: object | None = None
+    parity: object | None = None
+    stages: tuple[Stage, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        return self.status != "failed"
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def to_dict(self) -> dict:
+        document = {
+            "status": self.status,
+            "input": self.input,
+            "output": self.output,
+            "onnx": self.onnx,
+            "rewrite": self.rewrite.to_dict(),
+        }
+        if self.export is not None:
+            document["export"] = self.export.to_dict()
+        if self.reload is not None:
+            document["reload"] = dataclasses.asdict(self.reload)
+        if self.keras_check is not None or self.parity is not None:
+            document["verify"] = {}
+            if self.keras_check is not None:
+                document["verify"]["keras"] = self.keras_check.to_dict()
+            if self.parity is not None:
+                document["verify"]["onnx"] = self.parity.to_dict()
+        document["stages"] = {stage.name: round(stage.seconds, 3) for stage in self.stages}
+        return document
+
+
+def rewrite_file(
+    model_path,
+    output_path=None,
+    mode: str = "reflect",
+    *,
+    constant_value: float = 0.0,
+    onnx_path=None,
+    opset: int = DEFAULT_OPSET,
+    hoist: bool = True,
+    verify: bool = False,
+    plan: bool = False,
+    include: tuple[str, ...] = (),
+    exclude: tuple[str, ...] = (),
+    rules: tuple[str, ...] = (),
+    skip_rules: tuple[str, ...] = (),
+    atol: float = 1e-4,
+    rtol: float = 1e-3,
+    samples: int = 3,
+    input_shapes: dict | None = None,
+    imports: tuple[str, ...] = (),
+    safe_mode: bool = True,
+    on_stage: Callable[[Stage], None] | None = None,
+) -> FileReport:
+    """Rewrite the model file `model_path` and write it to `output_path`.
+
+    Args:
+        model_path: a `.keras` or `.h5` model file; never modified.
+        output_path: the rewritten model (`.keras` or `.h5`, from its suffix);
+            not needed with `plan`.
+        mode, constant_value, include, exclude, rules, skip_rules: as
+            `padrewrite.rewrite_model`.
+        onnx_path: also export the rewritten model to this ONNX file.
+        opset, hoist: as `padrewrite.export_onnx`.
+        verify: reload the written file and check that it computes what the
+            rewritten model computes, with the original's output names,
+            shapes and dtypes (and, in constant mode with value 0, the
+            original's outputs); with `onnx_path`, check the ONNX file
+            against the reloaded model with onnxruntime (`atol`, `rtol`,
+            `samples`, `input_shapes` as `padrewrite.check_parity`). Without
+            it the written file is still deserialized before it is kept.
+        plan: load and rewrite in memory only; write nothing.
+        imports: modules to import first (they register custom layers).
+        safe_mode: Keras safe mode for loading (False allows Lambda layers).
+        on_stage: called with a `Stage` when each stage starts and ends.
+
+    Returns:
+        A `FileReport`; false (status "failed") when a check failed, in which
+        case nothing was written.
+
+    Raises:
+        InputError: the input or the options are wrong (the message says
+            what to do); nothing was written.
+        InternalError: an unanticipated failure (a bug); nothing was written.
+    """
+    job = _Job(on_stage)
+    try:
+        return job.run(
+            model_path, output_path, mode, constant_value, onnx_path, opset, hoist, verify,
+            plan, dict(include=tuple(include), exclude=tuple(exclude), rules=tuple(rules),
+                       skip_rules=tuple(skip_rules)),
+            dict(atol=atol, rtol=rtol, samples=samples, input_shapes=input_shapes or None),
+            tuple(imports), safe_mode,
+        )
+    except InputError as error:
+        error.args = (job.relabel(str(error)),)
+        raise
+    except InternalError:
+        raise
+    except Exception as error:
+        raise InternalError(error, bug_message(error, job.relabel(str(error)))) from error
+
+
+class _Job:
+    """State of one `rewrite_file` run: staged paths, stage timings."""
+
+    def __init__(self, on_stage):
+        self.on_stage = on_stage
+        self.stages: list[Stage] = []
+        self.staged: dict[str, str] = {}
+
+    def relabel(self, text: str) -> str:
+        """`text` with every temporary path replaced by the path it stands for."""
+        for temporary, target in self.staged.items():
+            text = text.replace(temporary, target)
+        return text
+
+    @contextlib.contextmanager
+    def stage(self, name: str, detail: str):
+        if self.on_stage is not None:
+            self.on_stage(Stage(name, detail))
+        start = time.perf_counter()
+        yield
+        done = Stage(name, detail, time.perf_counter() - start)
+        self.stages.append(done)
+        if self.on_stage is not None:
+            self.on_stage(done)
+
+    def run(self, model_path, output_path, mode, constant_value, onnx_path, opset, hoist,
+            verify, plan, selection, parity_options, imports, safe_mode):
+        from padrewrite.io import (
+            MODEL_SUFFIXES,
+            check_model_path,
+            check_output_path,
+            import_modules,
+            load_model,
+        )
+        from padrewrite.modes import check_constant_value, normalize_mode
+
+        mode = normalize_mode(mode)
+        constant_value = check_constant_value(mode, constant_value)
+        model_path = check_model_path(model_path)
+        if not plan:
+            if output_path is None:
+                raise InputError(
+                    "`output_path` is required (-o/--output); use plan=True (--plan) "
+                    "to write nothing."
+                )
+            output_path = check_output_path(output_path, (model_path,), MODEL_SUFFIXES, "model")
+            if onnx_path is not None:
+                onnx_path = check_output_path(
+                    onnx_path, (model_path, output_path), (".onnx",), "ONNX"
+                )
+        import_modules(imports)
+        with self.stage("load", f"loading {model_path}"):
+            original = load_model(model_path, safe_mode=safe_mode)
+        from padrewrite.rewrite import rewrite_model
+
+        with self.stage("rewrite", f"rewriting ({mode})"):
+            result = rewrite_model(original, mode, constant_value, **selection)
+        if plan:
+            return self._report("planned", model_path, None, None, result.report)
+        return self._write(
+            original, result, model_path, output_path, onnx_path, opset, hoist, verify,
+            parity_options, safe_mode, exact=(mode == "constant" and constant_value == 0.0),
+        )
+
+    def _write(self, original, result, model_path, output_path, onnx_path, opset, hoist,
+               verify, parity_options, safe_mode, exact):
+        from padrewrite.io import promote, save_model, staged_file
+
+        export = reload = keras_check = parity = None
+        with contextlib.ExitStack() as stack:
+            staged_model = stack.enter_context(staged_file(output_path))
+            self.staged[str(staged_model)] = str(output_path)
+            with self.stage("save", f"saving {output_path}"):
+                save_model(result.model, staged_model)
+            with self.stage("reload", f"reloading {output_path}"):
+                reloaded, reload = _reload(staged_model, output_path, safe_mode, full=verify)
+            if not reload:
+                return self._report("failed", model_path, None, None, result.report,
+                                    reload=reload)
+            staged_onnx = None
+            if onnx_path is not None:
+                staged_onnx = stack.enter_context(staged_file(onnx_path))
+                self.staged[str(staged_onnx)] = str(onnx_path)
+                from padrewrite.onnx.export import export_onnx
+
+                with self.stage("export", f"exporting {onnx_path}"):
+                    export = export_onnx(result.model, staged_onnx, opset=opset, hoist=hoist)
+                export = dataclasses.replace(export, path=str(onnx_path))
+            if verify:
+                from padrewrite.keras_check import check_saved_model
+
+                with self.stage("verify", f"checking {output_path}"):
+                    keras_check = check_saved_model(
+                        original, result.model, reloaded, output_path, exact=exact,
+                        input_shapes=parity_options["input_shapes"],
+                    )
+                if staged_onnx is not None:
+                    from padrewrite.parity import check_parity
+
+                    with self.stage("parity", f"checking {onnx_path} with onnxruntime"):
+                        parity = check_parity(reloaded, staged_onnx, **parity_options)
+                    parity = dataclasses.replace(parity, onnx_path=str(onnx_path))
+            failed = (keras_check is not None and not keras_check) or (
+                parity is not None and not parity
+            )
+            if failed:
+                return self._report(
+                    "failed", model_path, None, None, result.report, export=export,
+                    reload=reload, keras_check=keras_check, parity=parity,
+                )
+            with self.stage("promote", "renaming the files into place"):
+                promote(staged_model, output_path)
+                if staged_onnx is not None:
+                    promote(staged_onnx, onnx_path)
+        return self._report(
+            "passed" if verify else "written", model_path, output_path, onnx_path,
+            result.report, export=export, reload=reload, keras_check=keras_check,
+            parity=parity,
+        )
+
+    def _report(self, status, model_path, output_path, onnx_path, rewrite, **checks):
+        return FileReport(
+            status=status,
+            input=str(model_path),
+            output=None if output_path is None else str(output_path),
+            onnx=None if onnx_path is None else str(onnx_path),
+            rewrite=rewrite,
+            stages=tuple(self.stages),
+            **checks,
+        )
+
+
+def _reload(staged: Path, target: Path, safe_mode: bool, *, full: bool):
+    """`(model or None, ReloadCheck)` for the file written at `staged`.
+
+    A `.keras` file is rebuilt from its config alone unless `full`; `.h5`
+    files are always loaded whole.
+    """
+    import keras
+
+    from padrewrite import keras_internals
+    from padrewrite.io import load_error_cause
+
+    method = "full" if full or staged.suffix.lower() != ".keras" else "config"
+    try:
+        if method == "full":
+            model = keras.saving.load_model(staged, compile=False, safe_mode=safe_mode)
+        else:
+            with zipfile.ZipFile(staged) as archive:
+                config_json = archive.read("config.json").decode()
+            model = keras_internals.model_from_config_json(config_json, safe_mode)
+    except Exception as error:  # any failure to deserialize is the finding
+        cause = load_error_cause(error).replace(str(staged), str(target))
+        return None, ReloadCheck(
+            path=str(target),
+            method=method,
+            passed=False,
+            error=f"the written model does not load back ({cause}); nothing was written",
+        )
+    return model, ReloadCheck(path=str(target), method=method, passed=True)

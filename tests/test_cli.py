@@ -70,7 +70,8 @@ def test_rewrite_verify_constant_is_exact(models, tmp_path):
     assert lines[:4] == [*TINY_TABLE, "rewrote 2 of 2 convolutions (constant 0); 0 skipped"]
     assert re.fullmatch(
         rf"PASSED \| keras {re.escape(str(out))} \| output 'c2' \| shape=\(None, 8, 8, 4\) "
-        r"dtype=float32 max_abs vs original=0\.0e\+00 \(tolerance \d\.\de-06\)",
+        r"dtype=float32 max_abs vs rewritten=0\.0e\+00 max_abs vs original=0\.0e\+00 "
+        r"\(tolerance \d\.\de-06\)",
         lines[4],
     ), lines[4]
     assert lines[5:] == [f"wrote {out}"]
@@ -101,12 +102,19 @@ def test_json_report(models, tmp_path):
     result = run(models["tiny"], "--mode", "symmetric", "-o", out, "--json", "--verify")
     assert result.exit_code == 0
     document = json.loads(result.output)
-    assert set(document) == {"input", "rewrite", "status", "output", "onnx", "verify"}
+    assert set(document) == {
+        "input", "rewrite", "status", "output", "onnx", "reload", "verify", "stages"}
+    assert set(document["stages"]) == {"load", "rewrite", "save", "reload", "verify", "promote"}
+    assert document["reload"] == {
+        "path": str(out), "method": "full", "passed": True, "error": None}
     assert document["status"] == "passed" and document["output"] == str(out)
     assert document["rewrite"]["counts"] == {"rewritten": 2, "skipped": 0, "unchanged": 0}
     assert [layer["pads"] for layer in document["rewrite"]["layers"]] == [
         [[1, 1], [1, 1]], [[0, 1], [0, 1]]]
     assert document["verify"]["keras"]["passed"] is True
+    (output,) = document["verify"]["keras"]["outputs"]
+    assert output["max_abs_vs_rewritten"] <= output["tolerance"] < 1e-5
+    assert output["max_abs_vs_original"] is None  # symmetric changes the outputs
 
 
 def test_nothing_to_rewrite_still_writes(models, tmp_path):
@@ -159,8 +167,8 @@ BAD_INPUTS = [
     ("input-extension", lambda m, d: [d / "model.txt", "-o", d / "o.keras"], None),
     ("value-with-reflect", lambda m, d: [m["tiny"], "--mode", "reflect", "--value", "1", "-o",
                                          d / "o.keras"],
-     "Error: --value is only used with --mode constant (got --mode reflect); drop --value or "
-     "use --mode constant."),
+     "Error: `constant_value` is only used with mode='constant'. Received: mode='reflect', "
+     "constant_value=1.0"),
     ("same-path", lambda m, d: [m["tiny"], "-o", m["tiny"]],
      "Error: {tiny}: the model output would overwrite the input; choose another path."),
     ("onnx-same-as-output", lambda m, d: [m["tiny"], "-o", d / "o.keras", "--onnx", d / "o.keras"],

@@ -1,7 +1,7 @@
 """Table 2 worker: inference latency of rewritten models against the originals.
 
 For each model, the original and one rewrite per variant (mode, opset, pad
-hoisting) are exported with `padrewrite.onnx_export.export_onnx`. Every round
+hoisting) are exported with `padrewrite.onnx.export_onnx`. Every round
 then times, per model, all its onnxruntime sessions round-robin (1 intra-op and
 1 inter-op thread, batch 1), then all its Keras models (compiled `tf.function`,
 TensorFlow limited to 1 thread each way) the same way. Each call is timed by
@@ -45,7 +45,7 @@ def _file_name(label):
 
 def export_variants(model, out: Path, variants):
     """Export the original and every variant; returns per-label info and Keras models."""
-    from padrewrite.onnx_export import export_onnx
+    from padrewrite.onnx import export_onnx
     from padrewrite.rewrite import rewrite_model
 
     info, keras_models = {}, {ORIGINAL: model}

@@ -120,7 +120,7 @@ def run(config):
     import onnx
 
     from padrewrite.modes import NUMPY_NAMES
-    from padrewrite.onnx_export import export_onnx
+    from padrewrite.onnx import export_onnx
 
     out = Path(config["workdir"]) / "pad_ops"
     out.mkdir(parents=True, exist_ok=True)

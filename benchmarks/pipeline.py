@@ -39,7 +39,7 @@ def padrewrite_stages(model_path, out_keras, out_onnx, mode, timer):
     """What `padrewrite.cli.rewrite_command` calls, timed per stage."""
     from padrewrite.io import load_model, save_model
     from padrewrite.keras_check import check_saved_model
-    from padrewrite.onnx_export import export_onnx
+    from padrewrite.onnx import export_onnx
     from padrewrite.parity import check_parity
     from padrewrite.rewrite import rewrite_model
 
@@ -136,7 +136,7 @@ def _diagnostics(model_path, out: Path, mode):
     """Single timings that split export and verify into their parts."""
     from padrewrite.io import load_model
     from padrewrite.keras_check import check_saved_model
-    from padrewrite.onnx_export import export_onnx
+    from padrewrite.onnx import export_onnx
     from padrewrite.parity import check_parity
     from padrewrite.rewrite import rewrite_model
 

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 
 from padrewrite.layers import PADDING_CLASSES, Padding2D, SamePadding2D
-from padrewrite.onnx_export import export_onnx
+from padrewrite.onnx import export_onnx
 
 MODES = ("constant", "reflect", "replicate", "symmetric", "circular")
 SPATIAL_SIZE = {1: 12, 2: 10, 3: 6}

@@ -26,7 +26,6 @@ from graph_strategies import mode_limit, same_pair
 
 from padrewrite.layers import PADDING_CLASSES
 from padrewrite.rewrite import RewriteError, rewrite_model
-from padrewrite.rules.conv import CONVOLUTIONS
 
 L = keras.layers
 APPS = keras.applications
@@ -78,9 +77,9 @@ def _over_limit(model: keras.Model, mode: str) -> list[str]:
     """Names of 'same' convolutions whose pads `mode` cannot take at their input size."""
     names = []
     for layer in model.layers:
-        if not isinstance(layer, CONVOLUTIONS) or layer.padding != "same":
-            continue
         config = layer.get_config()
+        if not _is_same_convolution(config, layer):
+            continue
         spatial = layer.input.shape[1:-1]  # the applications are channels_last
         for n, k, s, d in zip(
             spatial, config["kernel_size"], config["strides"], config["dilation_rate"]
@@ -90,6 +89,15 @@ def _over_limit(model: keras.Model, mode: str) -> list[str]:
                 names.append(layer.name)
                 break
     return names
+
+
+def _is_same_convolution(config, layer) -> bool:
+    """A 'same' convolution, told by its config (not by the rules' own class list)."""
+    return (
+        config.get("padding") == "same"
+        and "kernel_size" in config
+        and "Transpose" not in type(layer).__name__
+    )
 
 
 def _assert_same_outputs(original, rewritten, data):
@@ -119,14 +127,19 @@ def _assert_structure(model, result, mode):
     assert not missing
     records = {r.name: r for r in result.report.records}
     for layer in model.layers:
-        if isinstance(layer, CONVOLUTIONS) and layer.padding == "same":
-            record = records[layer.name]
-            nonzero = any(pair != (0, 0) for pair in record.pads or ())
-            assert record.action == ("rewritten" if nonzero else "unchanged"), record
-            if nonzero:
-                assert record.mode == mode
-                assert new.get_layer(record.pad_layer).mode == mode
-                assert new.get_layer(layer.name).padding == "valid"
+        config = layer.get_config()
+        if config.get("padding") != "same":
+            continue
+        record = records[layer.name]  # every 'same' layer is in the report
+        if not _is_same_convolution(config, layer):
+            assert record.action == "skipped", record  # 'same' pooling: opt-in rule
+            continue
+        nonzero = any(pair != (0, 0) for pair in record.pads or ())
+        assert record.action == ("rewritten" if nonzero else "unchanged"), record
+        if nonzero:
+            assert record.mode == mode
+            assert new.get_layer(record.pad_layer).mode == mode
+            assert new.get_layer(layer.name).padding == "valid"
 
 
 def check_application(name: str, size: int, modes=("constant", *OTHER_MODES)):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -14,8 +16,8 @@ from onnx import helper
 
 from onnx_models import MODES, exported, padded_conv_model, sequential_model
 from padrewrite.layers import Padding2D, placeholder_op_name
-from padrewrite.onnx_export import ExportError, export_onnx
-from padrewrite.onnx_passes import placeholder_mode
+from padrewrite.onnx import ExportError, export_onnx
+from padrewrite.onnx.pads import placeholder_mode
 
 FORBIDDEN = {"Gather", "GatherElements", "GatherND", "Compress", "ScatterElements", "ScatterND"}
 PADDED_KINDS = {
@@ -181,7 +183,7 @@ def test_batch_and_unknown_sizes_stay_dynamic():
 REPORT_KEYS = [
     "path", "opset", "input_names", "output_names", "node_counts", "pads_rewritten",
     "lowerings", "layout_ops_hoisted", "pads_hoisted", "hoists", "padded_elements_before",
-    "padded_elements_after",
+    "padded_elements_after", "passes",
 ]
 
 
@@ -197,6 +199,22 @@ def test_report_keys_are_stable_and_json():
     assert hoist["mode"] == "symmetric" and hoist["passed_ops"] == ["Conv", "Clip"]
     assert hoist["node"] == data["lowerings"][0]["node"]  # hoisted, then lowered
     assert data["padded_elements_before"] == 3 * data["padded_elements_after"]
+    assert [entry["name"] for entry in data["passes"]] == [
+        "sink-pads-below-layout-ops", "hoist-pads-above-pointwise-ops", "lower-placeholder-pads",
+    ]
+    hoisting = data["passes"][1]["record"]
+    assert hoisting["hoists"] == data["hoists"]
+    assert hoisting["padded_elements_after"] == data["padded_elements_after"]
+
+
+def test_importing_the_onnx_package_does_not_import_tensorflow():
+    code = (
+        "import sys, onnx, padrewrite.onnx, padrewrite.onnx.graph as graph; "
+        "assert graph.onnx is onnx and onnx.__name__ == 'onnx'; "
+        "print(sorted(m for m in ('tensorflow', 'keras', 'tf2onnx') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
 
 
 def test_report_to_dict_is_json():

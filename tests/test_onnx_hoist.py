@@ -1,4 +1,4 @@
-"""hoist_pads: pads move above per-position ops, bit-exactly, only where it pays.
+"""hoist_pads_above_pointwise_ops: pads move above per-position ops, bit-exactly, only where it pays.
 
 Hand-built ONNX graphs pin each rule; random graphs (hypothesis) with
 branches, residual adds and shared tensors check that outputs never change
@@ -8,6 +8,7 @@ keras.applications models rewritten by padrewrite check the real exports.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import tempfile
@@ -21,9 +22,9 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
-from padrewrite.onnx_export import export_onnx
-from padrewrite.onnx_hoist import PadHoist, hoist_pads
-from padrewrite.onnx_passes import lower_placeholder_pads
+from padrewrite.onnx import export_onnx, passes
+from padrewrite.onnx.hoist_pads_above_pointwise_ops import PadHoist, hoist_pads_above_pointwise_ops
+from padrewrite.onnx.lower_placeholder_pads import lower_placeholder_pads
 
 IR_VERSION = 10  # helper.make_model's default is newer than onnxruntime accepts
 #: Pad node attributes and names per padding mode (placeholders as exported).
@@ -139,7 +140,7 @@ def run(model, x):
 def hoisted(model):
     """`(hoisted copy, records)`, checked."""
     result = copy(model)
-    records = hoist_pads(result)
+    records = hoist_pads_above_pointwise_ops(result).hoists
     onnx.checker.check_model(result, full_check=True)
     return result, records
 
@@ -190,7 +191,7 @@ def test_placeholders_move_keep_their_name_and_lower_exactly(mode, opset):
     assert record.node == result.graph.node[0].name
     assert record.mode == mode.removesuffix("_placeholder")
     lower_placeholder_pads(model)
-    (lowering,) = lower_placeholder_pads(result)
+    (lowering,) = lower_placeholder_pads(result).lowerings
     assert lowering.node == record.node
     onnx.checker.check_model(result, full_check=True)
     assert op_types(result)[-3:] == ["Conv", "Clip", "Conv"]
@@ -254,7 +255,7 @@ def test_a_tensor_reached_in_two_layouts_stops_the_region():
     product = g.op("Mul", [g.op("Transpose", [c], 4, perm=[0, 2, 3, 1]),
                            g.op("Transpose", [c], 4, perm=[0, 3, 2, 1])], 4)
     model = g.model([g.pad(g.unary("Relu", product), pads=((1, 0), (0, 0)))])
-    assert hoist_pads(copy(model)) == []
+    assert hoist_pads_above_pointwise_ops(copy(model)).hoists == ()
 
 
 def test_the_pad_goes_where_the_tensor_is_smallest():
@@ -299,7 +300,7 @@ def test_per_channel_constants_pass_per_position_ones_do_not():
     assert hoisted(per_channel)[1][0].passed_ops == ("Conv", "Add", "Clip")
     for shape in [(1, 1, 6, 6), (6, 1, 6), (1, 1, 6, 1)]:  # vary along H or W
         _, model = expand_block(bias_shape=shape)
-        assert hoisted(model)[1] == []
+        assert hoisted(model)[1] == ()
 
 
 def test_dynamic_spatial_sizes_compare_channels():
@@ -368,7 +369,7 @@ def graph_with_pad_stuck(case):
 def test_pads_stay_put(case):
     model = graph_with_pad_stuck(case)
     before = copy(model)
-    assert hoist_pads(model) == []
+    assert hoist_pads_above_pointwise_ops(model).hoists == ()
     assert model == before
 
 
@@ -536,22 +537,25 @@ def _constant_normalization(model):
 def application_exports(name, size, mode, opset=18):
     """`(model, report, unhoisted)`: the export, and its graph without hoisting.
 
-    One tf2onnx conversion: the graph is copied just before `hoist_pads` and
-    lowered like the export, so it is what `hoist=False` writes, and both
-    sides come from the same conversion (two conversions of one model may
+    One tf2onnx conversion: the graph is copied just before the pass
+    `hoist-pads-above-pointwise-ops` and lowered like the export, so it is
+    what `hoist=False` writes, and both sides come from the same conversion (two conversions of one model may
     differ: EfficientNetB0 once gave 31 Reshapes, once 32).
     """
-    from padrewrite import onnx_export
-
     model = application(name, size, mode)
     before = []
 
-    def copy_then_hoist(proto):
+    def copy_then_hoist(proto, options):
         before.append(copy(proto))
-        return hoist_pads(proto)
+        return hoist_pads_above_pointwise_ops(proto)
 
+    copying = tuple(
+        dataclasses.replace(graph_pass, run=copy_then_hoist)
+        if graph_pass.name == "hoist-pads-above-pointwise-ops" else graph_pass
+        for graph_pass in passes.PASSES
+    )
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(onnx_export, "hoist_pads", copy_then_hoist)
+        patch.setattr(passes, "PASSES", copying)
         path = os.path.join(_EXPORTS.name, f"{name}-{size}-{mode}-{opset}.onnx")
         report = export_onnx(model, path, opset=opset)
     (unhoisted,) = before

@@ -11,17 +11,11 @@ from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 from padrewrite.modes import NUMPY_NAMES
-from padrewrite.onnx_passes import (
-    WRAP_OPSET,
-    ExportError,
-    count_ops,
-    hoist_layout_ops_above_pads,
-    lower_placeholder_pads,
-    model_opset,
-    placeholder_mode,
-    raise_opset,
-    set_io_names,
-)
+from padrewrite.onnx.graph import ExportError, count_ops, model_opset, set_io_names
+from padrewrite.onnx.lower_placeholder_pads import lower_placeholder_pads
+from padrewrite.onnx.pads import WRAP_OPSET, placeholder_mode
+from padrewrite.onnx.raise_opset import OpsetRaise, raise_opset
+from padrewrite.onnx.sink_pads_below_layout_ops import LayoutMove, sink_pads_below_layout_ops
 
 IR_VERSION = 8  # helper.make_model's default is newer than onnxruntime accepts
 LOWERED_MODES = ("replicate", "symmetric", "circular")
@@ -105,7 +99,7 @@ def lowered(model):
     """Lower a copy of `model`, check it, return (model, records)."""
     copy = onnx.ModelProto()
     copy.CopyFrom(model)
-    records = lower_placeholder_pads(copy)
+    records = lower_placeholder_pads(copy).lowerings
     onnx.checker.check_model(copy, full_check=True)
     return copy, records
 
@@ -211,14 +205,14 @@ def test_lowering_leaves_other_pads_alone():
     ]
     model = make_model(nodes, [value("x", [1, 4])], [value("y", [1, 8])], [ints("pads", [0, 1, 0, 1])])
     copy, records = lowered(model)
-    assert records == []
+    assert records == ()
     assert copy == model
 
 
 def test_lowering_is_idempotent():
     model, first = lowered(placeholder_pad_model((1, 4), [(0, 0), (1, 1)], "replicate"))
     again, second = lowered(model)
-    assert len(first) == 1 and second == []
+    assert len(first) == 1 and second == ()
     assert again == model
 
 
@@ -262,7 +256,7 @@ def conv_weights(channels):
 
 
 @pytest.mark.parametrize("mode", ["constant", "reflect", "edge"])
-def test_hoist_transpose_above_pad(mode):
+def test_pad_sinks_below_a_transpose(mode):
     # NWC -> Pad -> Transpose(NCW) -> Conv: the Pad should end up feeding the Conv.
     nodes = [
         helper.make_node("Pad", ["x", "pads"], ["p"], mode=mode, name="pad"),
@@ -275,14 +269,14 @@ def test_hoist_transpose_above_pad(mode):
     )
     x = np.random.default_rng(4).standard_normal((1, 6, 3)).astype(np.float32)
     expected = run(model, x=x)
-    assert hoist_layout_ops_above_pads(model) == 1
+    assert sink_pads_below_layout_ops(model).moves == (LayoutMove("pad", "tr", "Transpose"),)
     onnx.checker.check_model(model, full_check=True)
     assert [n.op_type for n in model.graph.node] == ["Transpose", "Pad", "Conv"]
     assert model.graph.node[2].input[0] == model.graph.node[1].output[0]
     np.testing.assert_array_equal(run(model, x=x), expected)
 
 
-def test_hoist_unsqueeze_above_pad_keeps_placeholder_name():
+def test_pad_sinks_below_an_unsqueeze_and_keeps_its_placeholder_name():
     # NCW -> Pad -> Unsqueeze(axis 2) -> Conv (as tf2onnx emits Conv1D).
     nodes = [
         helper.make_node("Pad", ["x", "pads"], ["p"], mode="reflect", name="m/padrewrite_symmetric"),
@@ -296,9 +290,11 @@ def test_hoist_unsqueeze_above_pad_keeps_placeholder_name():
         nodes, [value("x", [1, 3, 6])], [value("y", [1, 2, 1, 8])],
         [ints("pads", [0, 0, 2, 0, 0, 2]), ints("axes", [2]), w4],
     )
-    assert hoist_layout_ops_above_pads(model) == 1
+    assert sink_pads_below_layout_ops(model).moves == (
+        LayoutMove("m/padrewrite_symmetric", "unsq", "Unsqueeze"),
+    )
     assert [n.op_type for n in model.graph.node] == ["Unsqueeze", "Pad", "Conv"]
-    (record,) = lower_placeholder_pads(model)
+    (record,) = lower_placeholder_pads(model).lowerings
     onnx.checker.check_model(model, full_check=True)
     assert record.axes == (3,)
     assert model.graph.node[-1].op_type == "Conv"
@@ -312,7 +308,7 @@ def test_hoist_unsqueeze_above_pad_keeps_placeholder_name():
     np.testing.assert_allclose(run(model, x=x), expected, rtol=1e-5, atol=1e-5)
 
 
-def test_hoist_skips_pads_with_several_consumers_or_run_time_pads():
+def test_pads_with_several_consumers_or_run_time_pads_do_not_sink():
     nodes = [
         helper.make_node("Pad", ["x", "pads"], ["p"], mode="reflect", name="pad"),
         helper.make_node("Transpose", ["p"], ["t"], perm=[1, 0], name="tr"),
@@ -327,7 +323,7 @@ def test_hoist_skips_pads_with_several_consumers_or_run_time_pads():
     )
     before = onnx.ModelProto()
     before.CopyFrom(model)
-    assert hoist_layout_ops_above_pads(model) == 0
+    assert sink_pads_below_layout_ops(model).moves == ()
     assert model == before
 
 
@@ -368,9 +364,11 @@ def test_set_io_names_checks_counts():
 
 def test_raise_opset_then_wrap():
     model = placeholder_pad_model((1, 5), [(0, 0), (2, 3)], "circular", opset=18)
-    raised = raise_opset(model, WRAP_OPSET)
+    raised = model
+    record = raise_opset(raised, WRAP_OPSET)
+    assert record == OpsetRaise(18, WRAP_OPSET, record.from_ir_version, raised.ir_version)
     assert model_opset(raised) == WRAP_OPSET and raised.ir_version >= 9
-    (record,) = lower_placeholder_pads(raised)
+    (record,) = lower_placeholder_pads(raised).lowerings
     assert record.lowered_to == "Pad(wrap)"
     onnx.checker.check_model(raised, full_check=True)
     x = np.arange(5, dtype=np.float32)[None]

@@ -11,7 +11,7 @@ import pytest
 from onnx import numpy_helper
 
 from onnx_models import MODES, exported, mobilenet_v2
-from padrewrite.onnx_export import export_onnx
+from padrewrite.onnx import export_onnx
 from padrewrite.parity import (
     DEFAULT_DYNAMIC_SIZE,
     ParityReport,
@@ -170,7 +170,7 @@ def test_mobilenet_v2_export_and_parity(tmp_path):
     model = mobilenet_v2(96)
     export, report = check_exported(model, tmp_path / "mobilenet_v2.onnx", samples=1)
     assert_passes(report)
-    assert export.input_names == (model.inputs[0]._keras_history[0].name,)
+    assert export.input_names == (model.layers[0].name,)
     assert export.output_names == ("predictions",)
     assert [o.name for o in report.outputs] == ["predictions"]
     logits = model(np.ones((1, 96, 96, 3), "float32")).numpy()

@@ -1,0 +1,342 @@
+"""Export a Keras model to ONNX (the only module that imports tf2onnx).
+
+`export_onnx` traces the model in a `tf.function` with an explicit input
+signature (dynamic batch, dynamic spatial sizes where the model has `None`),
+converts it with tf2onnx at opset <= 18, names inputs and outputs after the
+Keras model, applies the passes of `padrewrite.onnx.passes` in their order,
+checks the result and writes it atomically.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import dataclasses
+import logging
+import os
+import tempfile
+
+import onnx
+
+from padrewrite.onnx.graph import ExportError, count_ops, first_line, model_opset, set_io_names
+from padrewrite.onnx.hoist_pads_above_pointwise_ops import PadHoist, PadHoisting
+from padrewrite.onnx.lower_placeholder_pads import PadLowering, PlaceholderLowering
+from padrewrite.onnx.pads import PLACEHOLDER_MODES, WRAP_OPSET
+from padrewrite.onnx.passes import TF2ONNX_MAX_OPSET, PassOptions, PassResult, run_passes
+from padrewrite.onnx.sink_pads_below_layout_ops import PadSinking
+
+__all__ = [
+    "DEFAULT_OPSET",
+    "MIN_OPSET",
+    "TF2ONNX_MAX_OPSET",
+    "WRAP_OPSET",
+    "ExportError",
+    "ExportReport",
+    "ModelIO",
+    "describe_io",
+    "export_onnx",
+]
+
+#: The opset `export_onnx` writes by default (tf2onnx 1.17's highest).
+DEFAULT_OPSET = 18
+#: Lowest opset accepted (Slice with steps, Pad with pads as an input).
+MIN_OPSET = 13
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportReport:
+    """What `export_onnx` wrote.
+
+    `to_dict()` gives these keys (stable; values are JSON types):
+
+    - `path` (str): the ONNX file.
+    - `opset` (int): its default-domain opset.
+    - `input_names`, `output_names` (lists of str): ONNX inputs, named after
+      the Keras inputs; outputs, named after the Keras output layers.
+    - `node_counts` ({op type: int}): nodes per op type in the file.
+    - `pads_rewritten` ({"replicate"|"symmetric"|"circular": int}):
+      placeholder pads lowered, per mode.
+    - `lowerings` (list of `PadLowering.to_dict()`): one per lowered pad.
+    - `layout_ops_hoisted` (int): Transpose/Unsqueeze moved above a pad
+      (pass `sink-pads-below-layout-ops`).
+    - `pads_hoisted` (int): pads moved above per-position ops (1x1 convs,
+      BatchNormalization, activations, elementwise ops with constants) by
+      the pass `hoist-pads-above-pointwise-ops`; 0 with `hoist=False`.
+    - `hoists` (list of `PadHoist.to_dict()`): one per moved pad: its node,
+      mode, the nodes and op types it now precedes, and its padded tensor's
+      element count before and after the move.
+    - `padded_elements_before`, `padded_elements_after` (int or null): over
+      the moved pads, the sum of the per-sample element count (batch axis
+      excluded) of the tensor each pad outputs, where it was and where it is
+      now, from the model's static shapes (ONNX shape inference). Pads that
+      did not move are not counted; both are 0 when none moved and null
+      when a moved pad's shape is not fully static (dynamic spatial sizes).
+    - `passes` (list of {"name": str, "record": dict}): every pass that
+      ran, in order, with its record (see `padrewrite.onnx.passes`).
+    """
+
+    path: str
+    opset: int
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+    node_counts: dict[str, int]
+    pads_rewritten: dict[str, int]
+    lowerings: tuple[PadLowering, ...] = ()
+    layout_ops_hoisted: int = 0
+    pads_hoisted: int = 0
+    hoists: tuple[PadHoist, ...] = ()
+    padded_elements_before: int | None = 0
+    padded_elements_after: int | None = 0
+    passes: tuple[PassResult, ...] = ()
+
+    def to_dict(self):
+        data = dataclasses.asdict(dataclasses.replace(self, passes=()))
+        data["passes"] = [result.to_dict() for result in self.passes]
+        return data
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelIO:
+    """Inputs and outputs of a Keras model, flattened, with their ONNX names.
+
+    `input_shapes` keep `None` for dynamic sizes; the batch axis is always
+    `None`. Flat order is `keras.tree.flatten` order of `model.input` and
+    `model.output` (dict entries sorted by key).
+    """
+
+    input_names: tuple[str, ...]
+    input_shapes: tuple[tuple[int | None, ...], ...]
+    input_dtypes: tuple[str, ...]
+    output_names: tuple[str, ...]
+    input_structure: object
+
+    def pack_inputs(self, flat):
+        """The structure the Keras model is called with, from flat inputs."""
+        import keras
+
+        return keras.tree.pack_sequence_as(self.input_structure, list(flat))
+
+
+def describe_io(model) -> ModelIO:
+    """The `ModelIO` of a Functional or Sequential Keras model."""
+    import keras
+
+    inputs, outputs = _io_structures(model)
+    flat_inputs = keras.tree.flatten(inputs)
+    flat_outputs = keras.tree.flatten(outputs)
+    return ModelIO(
+        input_names=_unique([_layer_name(t) for t in flat_inputs]),
+        input_shapes=tuple((None, *tuple(t.shape)[1:]) for t in flat_inputs),
+        input_dtypes=tuple(str(t.dtype) for t in flat_inputs),
+        output_names=_unique([_layer_name(t) for t in flat_outputs]),
+        input_structure=inputs,
+    )
+
+
+def export_onnx(model, path, opset: int = DEFAULT_OPSET, *, hoist: bool = True) -> ExportReport:
+    """Export a Keras model to the ONNX file `path`.
+
+    Args:
+        model: a built Functional or Sequential Keras model (nested models
+            inside are fine).
+        path: the ONNX file to write; written atomically.
+        opset: ONNX opset. Up to 18 tf2onnx converts directly; above, the
+            opset-18 graph is converted with `onnx.version_converter` (19
+            allows native circular pads) and checked with onnxruntime.
+        hoist: move reflect/replicate/symmetric/circular pads above the
+            per-position ops before them (1x1 convolutions, activations,
+            ...) to where the padded tensor is smallest, e.g. above a 1x1
+            convolution that widens the channels (bit-identical results;
+            see `padrewrite.onnx.hoist_pads_above_pointwise_ops`).
+
+    Returns:
+        An `ExportReport`.
+
+    Raises:
+        ExportError: the model, opset or path cannot be exported as asked.
+    """
+    _check_opset(opset)
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ExportError(f"The directory of `path` does not exist. Received: path={path!r}")
+    io = describe_io(model)
+    proto = _convert(model, io, min(opset, TF2ONNX_MAX_OPSET))
+    results = run_passes(proto, PassOptions(opset=opset, hoist=hoist))
+    _check(proto, load_in_onnxruntime=opset > TF2ONNX_MAX_OPSET)
+    _write_atomically(proto, path)
+    records = {type(result.record): result.record for result in results}
+    lowering = records.get(PlaceholderLowering, PlaceholderLowering())
+    hoisting = records.get(PadHoisting, PadHoisting())
+    modes = collections.Counter(record.mode for record in lowering.lowerings)
+    return ExportReport(
+        path=path,
+        opset=opset,
+        input_names=io.input_names,
+        output_names=io.output_names,
+        node_counts=count_ops(proto),
+        pads_rewritten={mode: modes[mode] for mode in PLACEHOLDER_MODES},
+        lowerings=lowering.lowerings,
+        layout_ops_hoisted=len(records.get(PadSinking, PadSinking()).moves),
+        pads_hoisted=len(hoisting.hoists),
+        hoists=hoisting.hoists,
+        padded_elements_before=hoisting.padded_elements_before,
+        padded_elements_after=hoisting.padded_elements_after,
+        passes=results,
+    )
+
+
+def _io_structures(model):
+    import keras
+
+    if not isinstance(model, keras.Model):
+        raise ExportError(
+            f"`model` must be a Keras model. Received: model={type(model).__name__}"
+        )
+    try:
+        if isinstance(model, keras.Sequential):
+            return model.inputs[0], model.outputs[0]
+        return model.input, model.output
+    except (AttributeError, IndexError, TypeError):
+        raise ExportError(
+            f"`model` must be a built Functional or Sequential model with known "
+            f"inputs (subclassed models are not supported). "
+            f"Received: model={type(model).__name__} named {model.name!r}"
+        ) from None
+
+
+def _layer_name(tensor):
+    # The layer that produced a Keras symbolic tensor, as Functional.output_names.
+    from padrewrite.keras_internals import producing_layer
+
+    return producing_layer(tensor).name
+
+
+def _unique(names):
+    seen = collections.Counter()
+    result = []
+    for name in names:
+        result.append(name if not seen[name] else f"{name}_{seen[name]}")
+        seen[name] += 1
+    return tuple(result)
+
+
+def _check_opset(opset):
+    latest = onnx.defs.onnx_opset_version()
+    if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= latest:
+        raise ExportError(
+            f"`opset` must be an int from {MIN_OPSET} to {latest} (onnx "
+            f"{onnx.__version__}). Received: opset={opset!r}"
+        )
+
+
+def _convert(model, io, opset):
+    """tf2onnx conversion with outputs named after the Keras model."""
+    import keras
+    import tensorflow as tf
+    import tf2onnx
+
+    from padrewrite.layers import onnx_placeholder_pads
+
+    signature = [
+        tf.TensorSpec(shape, dtype, name=name)
+        for name, shape, dtype in zip(io.input_names, io.input_shapes, io.input_dtypes)
+    ]
+
+    @tf.function(input_signature=signature)
+    def forward(*flat_inputs):
+        return keras.tree.flatten(model(io.pack_inputs(flat_inputs), training=False))
+
+    with onnx_placeholder_pads(), _quiet_tf2onnx():
+        concrete = forward.get_concrete_function()
+        traced_outputs = [t.name for t in concrete.outputs]
+        try:
+            proto, _ = tf2onnx.convert.from_function(
+                forward, input_signature=signature, opset=opset
+            )
+        except Exception as error:  # tf2onnx raises bare exceptions of many kinds
+            raise ExportError(
+                f"tf2onnx could not convert model {model.name!r}: "
+                f"{type(error).__name__}: {first_line(error)}"
+            ) from error
+    _fold_captured_inputs(proto, concrete)
+    by_traced = dict(zip(traced_outputs, io.output_names))
+    converted = [value.name for value in proto.graph.output]
+    if sorted(converted) != sorted(by_traced):
+        raise ExportError(
+            f"tf2onnx returned unexpected outputs. Expected: {traced_outputs}. "
+            f"Received: outputs={converted}"
+        )
+    set_io_names(proto, list(io.input_names), [by_traced[name] for name in converted])
+    return proto
+
+
+def _fold_captured_inputs(proto, concrete):
+    """Turn the graph inputs tf2onnx made of captured constants into initializers.
+
+    `from_function` makes every tensor the function captures by value a graph
+    input (Keras 3 `Normalization` captures its mean and variance, as in
+    EfficientNet); they are constants of the model.
+    """
+    from onnx import numpy_helper
+
+    captured = {
+        internal.name: external
+        for external, internal in concrete.graph.captures
+        if internal.dtype != "resource"
+    }
+    for value in list(proto.graph.input):
+        if value.name in captured:
+            array = captured[value.name].numpy()
+            proto.graph.initializer.append(numpy_helper.from_array(array, value.name))
+            proto.graph.input.remove(value)
+
+
+@contextlib.contextmanager
+def _quiet_tf2onnx():
+    logger = logging.getLogger("tf2onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _check(proto, load_in_onnxruntime):
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except Exception as error:  # checker errors have several classes
+        raise ExportError(f"The exported model fails onnx.checker: {first_line(error)}") from error
+    if load_in_onnxruntime:
+        import onnxruntime
+
+        try:
+            onnxruntime.InferenceSession(
+                proto.SerializeToString(), providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # onnxruntime raises its own exception types
+            raise ExportError(
+                f"onnxruntime {onnxruntime.__version__} cannot load the exported "
+                f"model at opset {model_opset(proto)}: {first_line(error)}"
+            ) from error
+
+
+def _write_atomically(proto, path):
+    directory = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(
+        dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp"
+    )
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(proto.SerializeToString())
+            file.flush()
+            os.fsync(file.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise

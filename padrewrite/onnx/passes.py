@@ -1,0 +1,93 @@
+"""The ONNX passes `export_onnx` applies to the converted graph, in order.
+
+Each pass edits the model in place and returns a record (a dataclass with
+`to_dict`); `run_passes` collects them for the export report.
+
+1. `raise-opset`: above opset 18 (tf2onnx's highest), convert the graph.
+2. `sink-pads-below-layout-ops`: move tf2onnx's Transpose/Unsqueeze above
+   the pads, so each pad feeds its convolution directly.
+3. `hoist-pads-above-pointwise-ops`: move value-copying pads above the 1x1
+   convolutions and activations before them, where the padded tensor is
+   smallest (skipped with `hoist=False`).
+4. `lower-placeholder-pads`: turn replicate/symmetric/circular placeholders
+   into native `Pad`s or Slice+Concat.
+
+The order matters: the placeholders keep their names until step 4, so steps
+2 and 3 move them like any reflect pad, and step 4 sees the opset of step 1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import onnx
+
+from padrewrite.onnx.hoist_pads_above_pointwise_ops import hoist_pads_above_pointwise_ops
+from padrewrite.onnx.lower_placeholder_pads import lower_placeholder_pads
+from padrewrite.onnx.raise_opset import raise_opset
+from padrewrite.onnx.sink_pads_below_layout_ops import sink_pads_below_layout_ops
+
+__all__ = ["PASSES", "Pass", "PassOptions", "PassResult", "run_passes"]
+
+#: tf2onnx 1.17's highest opset; higher opsets are reached by `raise-opset`.
+TF2ONNX_MAX_OPSET = 18
+
+
+@dataclasses.dataclass(frozen=True)
+class PassOptions:
+    """What the export asked for: the target opset and whether to hoist pads."""
+
+    opset: int
+    hoist: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class Pass:
+    """One graph pass.
+
+    Attributes:
+        name: stable kebab-case name, used in the export report.
+        run: `run(model, options) -> record`; edits `model` in place.
+        applies: `applies(model, options) -> bool`; the pass runs only then.
+    """
+
+    name: str
+    run: Callable[[onnx.ModelProto, PassOptions], object]
+    applies: Callable[[onnx.ModelProto, PassOptions], bool] = lambda model, options: True
+
+
+@dataclasses.dataclass(frozen=True)
+class PassResult:
+    """A pass that ran, and its record."""
+
+    name: str
+    record: object
+
+    def to_dict(self):
+        return {"name": self.name, "record": self.record.to_dict()}
+
+
+PASSES = (
+    Pass(
+        "raise-opset",
+        lambda model, options: raise_opset(model, options.opset),
+        applies=lambda model, options: options.opset > TF2ONNX_MAX_OPSET,
+    ),
+    Pass("sink-pads-below-layout-ops", lambda model, options: sink_pads_below_layout_ops(model)),
+    Pass(
+        "hoist-pads-above-pointwise-ops",
+        lambda model, options: hoist_pads_above_pointwise_ops(model),
+        applies=lambda model, options: options.hoist,
+    ),
+    Pass("lower-placeholder-pads", lambda model, options: lower_placeholder_pads(model)),
+)
+
+
+def run_passes(model: onnx.ModelProto, options: PassOptions, passes=None) -> tuple[PassResult, ...]:
+    """Apply `passes` (default `PASSES`, read at call time) to `model` in place."""
+    results = []
+    for graph_pass in PASSES if passes is None else passes:
+        if graph_pass.applies(model, options):
+            results.append(PassResult(graph_pass.name, graph_pass.run(model, options)))
+    return tuple(results)

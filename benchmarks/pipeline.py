@@ -3,9 +3,9 @@
 In one process (TensorFlow start-up excluded) each round runs, in a rotating
 order:
 
-- `padrewrite`: the library functions `padrewrite rewrite MODEL --mode reflect
-  -o OUT.keras --onnx OUT.onnx --verify` calls, stage by stage: load, rewrite,
-  save, export, verify (reload + Keras check, then ONNX parity);
+- `padrewrite`: `padrewrite.rewrite_file`, which `padrewrite rewrite MODEL
+  --mode reflect -o OUT.keras --onnx OUT.onnx --verify` runs, stage by stage:
+  load, rewrite, save, export, verify (reload + Keras check, then ONNX parity);
 - `floor`: `floor.run_stages` (load, save, tf2onnx conversion, one
   onnxruntime run);
 - `cli` and `floor-cli`: the same two as fresh subprocesses, timed end to end
@@ -25,6 +25,7 @@ import gc
 import resource
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import common
@@ -35,36 +36,38 @@ PADREWRITE_STAGES = ("load", "rewrite", "save", "export", "verify")
 STARTUP_CODE = "import tensorflow, keras, tf2onnx, onnx, onnxruntime"
 
 
-def padrewrite_stages(model_path, out_keras, out_onnx, mode, timer):
-    """What `padrewrite.cli.rewrite_command` calls, timed per stage."""
-    from padrewrite.io import load_model, save_model
-    from padrewrite.keras_check import check_saved_model
-    from padrewrite.onnx import export_onnx
-    from padrewrite.parity import check_parity
-    from padrewrite.rewrite import rewrite_model
+#: Table columns for the stages `padrewrite.rewrite_file` reports.
+STAGE_COLUMNS = {
+    "load": "load", "rewrite": "rewrite", "save": "save", "promote": "save",
+    "export": "export", "reload": "verify", "verify": "verify", "parity": "verify",
+}
 
-    original = timer("load", load_model, model_path)
-    result = timer("rewrite", rewrite_model, original, mode, 0.0)
-    timer("save", save_model, result.model, Path(out_keras))
-    export = timer("export", export_onnx, result.model, out_onnx, opset=18, hoist=True)
 
-    def verify():  # as the command: reload, check against the original, ONNX parity
-        reloaded = load_model(Path(out_keras))
-        keras_check = check_saved_model(
-            original, reloaded, Path(out_keras), exact=(mode == "constant")
-        )
-        parity = check_parity(reloaded, out_onnx, atol=1e-4, rtol=1e-3, samples=3)
-        return keras_check, parity
+def padrewrite_stages(model_path, out_keras, out_onnx, mode, times, cpu):
+    """`padrewrite.rewrite_file`, as the command runs it, timed per stage (wall and CPU)."""
+    from padrewrite.pipeline import rewrite_file
 
-    keras_check, parity = timer("verify", verify)
+    started = {}
+
+    def on_stage(stage):
+        if stage.seconds is None:
+            started[stage.name] = time.process_time()
+            return
+        column = STAGE_COLUMNS[stage.name]
+        times[column] = times.get(column, 0.0) + stage.seconds
+        cpu[column] = cpu.get(column, 0.0) + time.process_time() - started[stage.name]
+
+    report = rewrite_file(
+        model_path, Path(out_keras), mode, onnx_path=Path(out_onnx), opset=18, hoist=True,
+        verify=True, atol=1e-4, rtol=1e-3, samples=3, on_stage=on_stage,
+    )
     return {
-        "summary": result.report.summary(),
-        "layers_before": len(original.layers),
-        "layers_after": len(result.model.layers),
-        "onnx_nodes": sum(export.node_counts.values()),
-        "keras_check_passed": bool(keras_check),
-        "parity_passed": bool(parity),
-        "parity_max_abs": max(output.max_abs for output in parity.outputs),
+        "summary": report.rewrite.summary(),
+        "layers_rewritten": len(report.rewrite.rewritten),
+        "onnx_nodes": sum(report.export.node_counts.values()),
+        "keras_check_passed": bool(report.keras_check),
+        "parity_passed": bool(report.parity),
+        "parity_max_abs": max(output.max_abs for output in report.parity.outputs),
     }
 
 
@@ -127,9 +130,9 @@ def _warm_up(workdir: Path, mode):
     outputs = keras.layers.Dense(2)(x)
     path = workdir / "warmup.keras"
     keras.Model(inputs, outputs).save(path)
-    ignore = _stage_timer({}, {})
-    padrewrite_stages(path, workdir / "warmup-p.keras", workdir / "warmup-p.onnx", mode, ignore)
-    floor.run_stages(path, workdir / "warmup-f.keras", workdir / "warmup-f.onnx", ignore)
+    padrewrite_stages(path, workdir / "warmup-p.keras", workdir / "warmup-p.onnx", mode, {}, {})
+    floor.run_stages(path, workdir / "warmup-f.keras", workdir / "warmup-f.onnx",
+                     _stage_timer({}, {}))
 
 
 def _diagnostics(model_path, out: Path, mode):
@@ -153,7 +156,8 @@ def _diagnostics(model_path, out: Path, mode):
     seconds["export_onnx"], _ = timed(export_onnx, rewritten, out / "diag-export.onnx")
     seconds["reload"], reloaded = timed(load_model, out / "lib.keras")
     seconds["keras_check"], _ = timed(
-        check_saved_model, original, reloaded, out / "lib.keras", exact=(mode == "constant")
+        check_saved_model, original, rewritten, reloaded, out / "lib.keras",
+        exact=(mode == "constant"),
     )
     seconds["onnx_parity"], _ = timed(
         check_parity, reloaded, out / "lib.onnx", atol=1e-4, rtol=1e-3, samples=3
@@ -178,7 +182,7 @@ def run(config):
                  str(out / "floor-cli.keras"), str(out / "floor-cli.onnx")]
     runs = {
         "padrewrite": lambda times, cpu: padrewrite_stages(
-            model_path, out / "lib.keras", out / "lib.onnx", mode, _stage_timer(times, cpu)
+            model_path, out / "lib.keras", out / "lib.onnx", mode, times, cpu
         ),
         "floor": lambda times, cpu: floor.run_stages(
             model_path, out / "floor.keras", out / "floor.onnx", _stage_timer(times, cpu)

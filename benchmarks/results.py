@@ -235,8 +235,7 @@ def _pipeline(entries, targets):
         details = entry.get("details") or {}
         if details:
             notes.append(
-                f"- {name}: {details['summary']}; {details['layers_before']} -> "
-                f"{details['layers_after']} layers, {details['onnx_nodes']} ONNX nodes; "
+                f"- {name}: {details['summary']}; {details['onnx_nodes']} ONNX nodes; "
                 f"Keras check {'passed' if details['keras_check_passed'] else 'FAILED'}, "
                 f"ONNX parity {'passed' if details['parity_passed'] else 'FAILED'} "
                 f"(max abs {details['parity_max_abs']:.1e})."

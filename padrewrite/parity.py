@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from padrewrite.onnx.export import describe_io
+from padrewrite.model_io import describe_io
 
 __all__ = [
     "DEFAULT_DYNAMIC_SIZE",

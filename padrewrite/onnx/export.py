@@ -3,7 +3,7 @@
 `export_onnx` traces the model in a `tf.function` with an explicit input
 signature (dynamic batch, dynamic spatial sizes where the model has `None`),
 converts it with tf2onnx at opset <= 18, names inputs and outputs after the
-Keras model, applies the passes of `padrewrite.onnx.passes` in their order,
+Keras model (`padrewrite.model_io`), applies the passes of `padrewrite.onnx.passes` in their order,
 checks the result and writes it atomically.
 """
 
@@ -18,6 +18,8 @@ import tempfile
 
 import onnx
 
+from padrewrite.errors import InputError
+from padrewrite.model_io import ModelIO, describe_io
 from padrewrite.onnx.graph import ExportError, count_ops, first_line, model_opset, set_io_names
 from padrewrite.onnx.hoist_pads_above_pointwise_ops import PadHoist, PadHoisting
 from padrewrite.onnx.lower_placeholder_pads import PadLowering, PlaceholderLowering
@@ -95,44 +97,6 @@ class ExportReport:
         return data
 
 
-@dataclasses.dataclass(frozen=True)
-class ModelIO:
-    """Inputs and outputs of a Keras model, flattened, with their ONNX names.
-
-    `input_shapes` keep `None` for dynamic sizes; the batch axis is always
-    `None`. Flat order is `keras.tree.flatten` order of `model.input` and
-    `model.output` (dict entries sorted by key).
-    """
-
-    input_names: tuple[str, ...]
-    input_shapes: tuple[tuple[int | None, ...], ...]
-    input_dtypes: tuple[str, ...]
-    output_names: tuple[str, ...]
-    input_structure: object
-
-    def pack_inputs(self, flat):
-        """The structure the Keras model is called with, from flat inputs."""
-        import keras
-
-        return keras.tree.pack_sequence_as(self.input_structure, list(flat))
-
-
-def describe_io(model) -> ModelIO:
-    """The `ModelIO` of a Functional or Sequential Keras model."""
-    import keras
-
-    inputs, outputs = _io_structures(model)
-    flat_inputs = keras.tree.flatten(inputs)
-    flat_outputs = keras.tree.flatten(outputs)
-    return ModelIO(
-        input_names=_unique([_layer_name(t) for t in flat_inputs]),
-        input_shapes=tuple((None, *tuple(t.shape)[1:]) for t in flat_inputs),
-        input_dtypes=tuple(str(t.dtype) for t in flat_inputs),
-        output_names=_unique([_layer_name(t) for t in flat_outputs]),
-        input_structure=inputs,
-    )
-
-
 def export_onnx(model, path, opset: int = DEFAULT_OPSET, *, hoist: bool = True) -> ExportReport:
     """Export a Keras model to the ONNX file `path`.
 
@@ -160,7 +124,10 @@ def export_onnx(model, path, opset: int = DEFAULT_OPSET, *, hoist: bool = True) 
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise ExportError(f"The directory of `path` does not exist. Received: path={path!r}")
-    io = describe_io(model)
+    try:
+        io = describe_io(model)
+    except InputError as error:
+        raise ExportError(str(error)) from None
     proto = _convert(model, io, min(opset, TF2ONNX_MAX_OPSET))
     results = run_passes(proto, PassOptions(opset=opset, hoist=hoist))
     _check(proto, load_in_onnxruntime=opset > TF2ONNX_MAX_OPSET)
@@ -184,41 +151,6 @@ def export_onnx(model, path, opset: int = DEFAULT_OPSET, *, hoist: bool = True) 
         padded_elements_after=hoisting.padded_elements_after,
         passes=results,
     )
-
-
-def _io_structures(model):
-    import keras
-
-    if not isinstance(model, keras.Model):
-        raise ExportError(
-            f"`model` must be a Keras model. Received: model={type(model).__name__}"
-        )
-    try:
-        if isinstance(model, keras.Sequential):
-            return model.inputs[0], model.outputs[0]
-        return model.input, model.output
-    except (AttributeError, IndexError, TypeError):
-        raise ExportError(
-            f"`model` must be a built Functional or Sequential model with known "
-            f"inputs (subclassed models are not supported). "
-            f"Received: model={type(model).__name__} named {model.name!r}"
-        ) from None
-
-
-def _layer_name(tensor):
-    # The layer that produced a Keras symbolic tensor, as Functional.output_names.
-    from padrewrite.keras_internals import producing_layer
-
-    return producing_layer(tensor).name
-
-
-def _unique(names):
-    seen = collections.Counter()
-    result = []
-    for name in names:
-        result.append(name if not seen[name] else f"{name}_{seen[name]}")
-        seen[name] += 1
-    return tuple(result)
 
 
 def _check_opset(opset):

@@ -16,6 +16,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from padrewrite.errors import InputError
+
 __all__ = [
     "ExportError",
     "GraphEditor",
@@ -34,8 +36,8 @@ __all__ = [
 ]
 
 
-class ExportError(ValueError):
-    """A model cannot be exported to ONNX as asked (one-line message)."""
+class ExportError(InputError):
+    """A model cannot be exported to ONNX as asked (one-line message; a `ValueError`)."""
 
 
 class GraphEditor:

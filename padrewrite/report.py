@@ -35,14 +35,48 @@ class LayerRecord:
         return data
 
 
+#: `ModelNote.change` values.
+CLASS_CHANGED, LAYER_SHARED = "class-changed", "layer-shared"
+
+
+@dataclass(frozen=True)
+class ModelNote:
+    """A change to the model beyond its padding, which the user must know about.
+
+    `change` is `CLASS_CHANGED` (a model subclass saved as a plain Functional
+    or Sequential model; `lost` names its own methods and constructor
+    arguments) or `LAYER_SHARED` (a layer that its own config cannot rebuild,
+    kept as the same instance as in the input model).
+    """
+
+    path: str
+    class_name: str
+    change: str
+    reason: str
+    new_class_name: str | None = None
+    lost: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "lost": list(self.lost)}
+
+    def line(self) -> str:
+        if self.change == CLASS_CHANGED:
+            text = f"note: '{self.path}' ({self.class_name}) becomes a plain {self.new_class_name}"
+            if self.lost:
+                text += f"; not kept: {', '.join(self.lost)}"
+            return f"{text} ({self.reason})"
+        return f"note: '{self.path}' ({self.class_name}) {self.reason}"
+
+
 @dataclass(frozen=True)
 class RewriteReport:
-    """Per-layer records of a rewrite, in graph order."""
+    """Per-layer records of a rewrite, in graph order, and notes on other changes."""
 
     model_name: str
     mode: str
     constant_value: float
     records: tuple[LayerRecord, ...] = field(default_factory=tuple)
+    notes: tuple[ModelNote, ...] = field(default_factory=tuple)
 
     def with_action(self, action: str) -> tuple[LayerRecord, ...]:
         return tuple(r for r in self.records if r.action == action)
@@ -88,6 +122,7 @@ class RewriteReport:
                 UNCHANGED: len(self.unchanged),
             },
             "layers": [r.to_dict() for r in self.records],
+            "notes": [note.to_dict() for note in self.notes],
         }
 
 
@@ -112,7 +147,7 @@ def render_table(report: RewriteReport) -> list[str]:
     ]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
     lines = []
-    for row in [header, *rows]:
+    for row in [header, *rows] if rows else []:
         cells = [cell.ljust(width) for cell, width in zip(row[:4], widths)]
         lines.append("  ".join([*cells, row[4]]).rstrip())
-    return lines
+    return lines + [note.line() for note in report.notes]

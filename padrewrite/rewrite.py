@@ -16,18 +16,41 @@ from dataclasses import dataclass, replace
 import keras
 
 from padrewrite import keras_internals as internals
-from padrewrite.layers import PADDING_CLASSES, SAME_PADDING_CLASSES
 from padrewrite.errors import InputError
-from padrewrite.modes import check_constant_value, exceeded_limit, limit_phrase, normalize_mode
+from padrewrite.layers import PADDING_CLASSES, SAME_PADDING_CLASSES
+from padrewrite.modes import (
+    check_constant_value,
+    exceeded_limit,
+    limit_phrase,
+    normalize_mode,
+)
 from padrewrite.report import (
+    CLASS_CHANGED,
+    LAYER_SHARED,
     REWRITTEN,
     SKIPPED,
     UNCHANGED,
     LayerRecord,
+    ModelNote,
     RewriteReport,
 )
+from padrewrite.rules import (
+    MODEL_OUTPUT,
+    RULE_NAMES,
+    RULES,
+    CallSite,
+    Leave,
+    Rewrite,
+    Rule,
+)
 from padrewrite.rules.geometry import spatial_sizes
-from padrewrite.rules import MODEL_OUTPUT, RULE_NAMES, RULES, CallSite, Leave, Rewrite, Rule
+from padrewrite.rules.unreached import (
+    RECURRENT_CONVOLUTIONS,
+    hidden_reason,
+    kind_of,
+    pads_implicitly,
+    unreached_reason,
+)
 
 __all__ = ["RewriteError", "RewriteResult", "rewrite_model"]
 
@@ -96,6 +119,7 @@ def rewrite_model(
         mode=mode,
         constant_value=rewriter.constant_value,
         records=tuple(rewriter.records),
+        notes=tuple(rewriter.notes),
     )
     return RewriteResult(model=new_model, report=report)
 
@@ -155,6 +179,7 @@ class _Rewriter:
         self.call_counts: dict[int, int] = {}
         self.copied: dict[int, tuple[object, object]] = {}
         self.records: list[LayerRecord] = []
+        self.notes: list[ModelNote] = []
 
     @property
     def weight_pairs(self):
@@ -176,6 +201,8 @@ class _Rewriter:
         if model.compiled:
             new_model.compile_from_config(model.get_compile_config())
         self.copies[id(model)] = new_model
+        if not (type(model) is keras.Sequential or _is_plain_functional(model)):
+            self.notes.append(_class_change(model, new_model, prefix.rstrip("/") or model.name))
         return new_model
 
     def _rebuild_functional(self, model, prefix):
@@ -230,7 +257,7 @@ class _Rewriter:
             return None, layer  # a keras.ops operation: no weights, no padding
         decision = self._decide(layer, prefix, input_shape, site_consumers, call_index)
         if not isinstance(decision, Rewrite):
-            if id(layer) not in self.copies:
+            if id(layer) not in self.copies and not isinstance(layer, RECURRENT_CONVOLUTIONS):
                 self._report_hidden_convolutions(layer, prefix)
             return None, self._copy(layer)
         if decision.config is None:
@@ -260,12 +287,16 @@ class _Rewriter:
             with internals.unsafe_deserialization():
                 new_layer = type(layer).from_config(config or layer.get_config())
         except Exception as error:
-            raise RewriteError(
-                f"Layer '{layer.name}' ({type(layer).__name__}) cannot be rebuilt "
-                f"from its config ({type(error).__name__}: {error}); give it a "
-                "complete get_config() or register it with "
-                "keras.saving.register_keras_serializable."
-            ) from error
+            if rewritten:
+                raise RewriteError(
+                    f"Layer '{layer.name}' ({type(layer).__name__}) cannot be rebuilt "
+                    f"from its config ({type(error).__name__}: {error}); give it a "
+                    "complete get_config() or exclude it."
+                ) from error
+            # Not rewritten: keep the very instance (and its weights) working.
+            self.copies[id(layer)] = layer
+            self.notes.append(_shared_layer_note(layer, error))
+            return layer
         self.copies[id(layer)] = new_layer
         if rewritten:
             self.rewritten_copies.add(id(layer))
@@ -273,25 +304,18 @@ class _Rewriter:
         return new_layer
 
     def _report_hidden_convolutions(self, layer, prefix):
-        """Report 'same' convolutions inside custom layers (their call() is not a graph)."""
-        from padrewrite.rules.conv import CONVOLUTIONS
-
+        """Report layers held by a wrapper or a custom layer that pad 'same'/'causal'."""
         for inner in internals.flatten_layers(layer):
-            if isinstance(inner, CONVOLUTIONS) and inner.get_config().get(
-                "padding"
-            ) in ("same", "causal"):
+            if pads_implicitly(inner):
                 self.records.append(
                     LayerRecord(
                         path=f"{prefix}{layer.name}/{inner.name}",
                         name=inner.name,
                         class_name=type(inner).__name__,
-                        kind="convolution",
+                        kind=kind_of(inner),
                         action=SKIPPED,
                         rule=None,
-                        reason=(
-                            f"inside custom layer '{layer.name}', whose call() is "
-                            "Python code, not a graph; rewrite that layer by hand"
-                        ),
+                        reason=hidden_reason(layer, inner),
                     )
                 )
 
@@ -299,10 +323,19 @@ class _Rewriter:
 
     def _decide(self, layer, prefix, input_shape, site_consumers, call_index):
         candidates = [r for r in RULES if isinstance(layer, r.layer_types)]
+        path = f"{prefix}{layer.name}"
         if not candidates:
+            reason = unreached_reason(layer)
+            if reason is not None:
+                self.records.append(
+                    LayerRecord(
+                        path=path, name=layer.name, class_name=type(layer).__name__,
+                        kind=kind_of(layer), action=SKIPPED, rule=None, reason=reason,
+                        call_index=call_index,
+                    )
+                )
             return None
         config = layer.get_config()
-        path = f"{prefix}{layer.name}"
         applying = [r for r in candidates if r.applies(config)]
 
         def record(rule: Rule | None, action, reason, pads=None, kind=None):
@@ -413,6 +446,57 @@ class _Rewriter:
             suffix += 1
         self.taken_names.add(name)
         return name
+
+
+def _is_plain_functional(model) -> bool:
+    return type(model).__name__ == "Functional" and internals.is_functional(model)
+
+
+def _class_change(model, new_model, path) -> ModelNote:
+    """The note for a model subclass rebuilt as a plain Functional/Sequential model."""
+    base = keras.Sequential if isinstance(model, keras.Sequential) else type(new_model)
+    methods = sorted(
+        {
+            name
+            for cls in type(model).__mro__
+            if cls not in base.__mro__
+            for name, value in vars(cls).items()
+            if callable(value) and not name.startswith("__")
+        }
+    )
+    try:
+        arguments = sorted(
+            set(model.get_config()) - {"name", "trainable", "layers", "input_layers",
+                                        "output_layers", "dtype", "build_input_shape"}
+        )
+    except Exception:  # a subclass whose get_config needs arguments it never stored
+        arguments = []
+    cls = type(model)
+    return ModelNote(
+        path=path,
+        class_name=f"{cls.__module__}.{cls.__qualname__}",
+        change=CLASS_CHANGED,
+        new_class_name="Sequential" if base is keras.Sequential else "Functional",
+        lost=tuple([f"{name}()" for name in methods] + [f"config '{a}'" for a in arguments]),
+        reason=(
+            "its class would rebuild the original layers from its constructor "
+            "arguments when loaded, undoing the rewrite; the graph, weights and "
+            "names are kept"
+        ),
+    )
+
+
+def _shared_layer_note(layer, error) -> ModelNote:
+    return ModelNote(
+        path=layer.name,
+        class_name=type(layer).__name__,
+        change=LAYER_SHARED,
+        reason=(
+            "is not rewritten and cannot be rebuilt from its own config "
+            f"({type(error).__name__}: {' '.join(str(error).split())[:200]}); the same "
+            "instance is used, sharing its weights with the input model"
+        ),
+    )
 
 
 def _mixed_shared_layer(layer) -> RewriteError:

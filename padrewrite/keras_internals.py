@@ -13,6 +13,7 @@ import keras
 
 __all__ = [
     "KerasInternalsError",
+    "backend_nn",
     "flatten_layers",
     "inbound_nodes",
     "is_functional",
@@ -114,3 +115,16 @@ def model_from_config_json(config_json: str, safe_mode: bool = True):
     saving_lib = _attribute(keras.src.saving, "saving_lib", "keras.src.saving")
     build = _attribute(saving_lib, "_model_from_config", "keras.src.saving.saving_lib")
     return build(config_json, None, False, safe_mode)
+
+
+def backend_nn():
+    """The active backend's `nn` module, whose `conv` every Keras convolution calls.
+
+    `keras.ops.conv` looks `conv` up on this module at each call, so replacing
+    the attribute for a while changes how convolutions are traced. On the
+    TensorFlow backend its `conv` runs grouped convolutions and channels_first
+    Conv3D through an XLA-compiled `tf.function`, which tf2onnx cannot convert.
+    """
+    nn = _attribute(keras.src.backend, "nn", "keras.src.backend")
+    _attribute(nn, "conv", "keras.src.backend.nn")
+    return nn

@@ -147,6 +147,71 @@ def test_hoisting_reports_unknown_element_counts_for_dynamic_sizes(tmp_path):
     assert data["hoists"][0]["elements_before"] is None
 
 
+# -- convolutions Keras runs through XLA --------------------------------------------
+
+
+def grouped_or_channels_first_model(kind):
+    """`(model, ONNX Conv group)`: convs Keras' TF backend compiles with XLA."""
+    if kind == "conv2d_groups2":
+        inputs = keras.Input((8, 8, 4), name="image")
+        conv, group = keras.layers.Conv2D(6, 3, groups=2, padding="same", name="conv"), 2
+    elif kind == "conv2d_depthwise_groups":  # depthwise written as Conv2D(groups=C)
+        inputs = keras.Input((8, 8, 4), name="image")
+        conv, group = keras.layers.Conv2D(4, 3, strides=2, groups=4, padding="same", name="conv"), 4
+    elif kind == "conv1d_groups3":
+        inputs = keras.Input((12, 6), name="signal")
+        conv, group = keras.layers.Conv1D(3, 4, groups=3, padding="same", name="conv"), 3
+    else:
+        inputs = keras.Input((3, 6, 5, 7), name="volume")
+        conv = keras.layers.Conv3D(4, 3, padding="same", data_format="channels_first", name="conv")
+        group = 1
+    conv.bias_initializer = keras.initializers.RandomNormal(seed=1)
+    return keras.Model(inputs, conv(inputs)), group
+
+
+@pytest.mark.parametrize("rewrite", [False, True], ids=["original", "reflect"])
+@pytest.mark.parametrize(
+    "kind", ["conv2d_groups2", "conv2d_depthwise_groups", "conv1d_groups3", "conv3d_channels_first"]
+)
+def test_convolutions_keras_compiles_with_xla_export_as_one_conv(kind, rewrite, tmp_path):
+    from padrewrite.parity import check_parity, render_parity
+    from padrewrite.rewrite import rewrite_model
+
+    model, group = grouped_or_channels_first_model(kind)
+    if rewrite:
+        model = rewrite_model(model, "reflect").model
+    report = export_onnx(model, tmp_path / "m.onnx")
+    proto = load(report)
+    assert all(node.domain in ("", "ai.onnx") for node in proto.graph.node)
+    assert "StatefulPartitionedCall" not in report.node_counts
+    (conv,) = [node for node in proto.graph.node if node.op_type == "Conv"]
+    assert {a.name: helper.get_attribute_value(a) for a in conv.attribute}.get("group", 1) == group
+    if rewrite:
+        (pad,) = [node for node in proto.graph.node if node.op_type == "Pad"]
+        assert mode_of(pad) == "reflect" and feeds_a_conv(proto, pad)
+    parity = check_parity(model, report.path, samples=2)
+    assert parity, "\n".join(render_parity(parity))
+
+
+def test_tracing_restores_keras_convolutions(tmp_path):
+    from padrewrite.keras_internals import backend_nn
+
+    conv = backend_nn().conv
+    model, _ = grouped_or_channels_first_model("conv2d_groups2")
+    export_onnx(model, tmp_path / "m.onnx")
+    assert backend_nn().conv is conv
+    x = np.ones((1, 8, 8, 4), "float32")
+    np.testing.assert_allclose(model(x).numpy(), model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_backend_nn_fails_loudly_without_conv(monkeypatch):
+    from padrewrite.keras_internals import KerasInternalsError, backend_nn
+
+    monkeypatch.delattr(backend_nn(), "conv")
+    with pytest.raises(KerasInternalsError, match=r"has no `keras\.src\.backend\.nn\.conv`"):
+        backend_nn()
+
+
 # -- names, validity ------------------------------------------------------------
 
 

@@ -20,11 +20,22 @@ import onnx
 
 from padrewrite.errors import InputError
 from padrewrite.model_io import ModelIO, describe_io
-from padrewrite.onnx.graph import ExportError, count_ops, first_line, model_opset, set_io_names
+from padrewrite.onnx.graph import (
+    ExportError,
+    count_ops,
+    first_line,
+    model_opset,
+    set_io_names,
+)
 from padrewrite.onnx.hoist_pads_above_pointwise_ops import PadHoist, PadHoisting
 from padrewrite.onnx.lower_placeholder_pads import PadLowering, PlaceholderLowering
 from padrewrite.onnx.pads import PLACEHOLDER_MODES, WRAP_OPSET
-from padrewrite.onnx.passes import TF2ONNX_MAX_OPSET, PassOptions, PassResult, run_passes
+from padrewrite.onnx.passes import (
+    TF2ONNX_MAX_OPSET,
+    PassOptions,
+    PassResult,
+    run_passes,
+)
 from padrewrite.onnx.sink_pads_below_layout_ops import PadSinking
 
 __all__ = [
@@ -179,7 +190,7 @@ def _convert(model, io, opset):
     def forward(*flat_inputs):
         return keras.tree.flatten(model(io.pack_inputs(flat_inputs), training=False))
 
-    with onnx_placeholder_pads(), _quiet_tf2onnx():
+    with onnx_placeholder_pads(), _convolutions_without_xla(), _quiet_tf2onnx():
         concrete = forward.get_concrete_function()
         traced_outputs = [t.name for t in concrete.outputs]
         try:
@@ -222,6 +233,60 @@ def _fold_captured_inputs(proto, concrete):
             array = captured[value.name].numpy()
             proto.graph.initializer.append(numpy_helper.from_array(array, value.name))
             proto.graph.input.remove(value)
+
+
+#: TensorFlow's name for each (Keras data format, tensor rank).
+_TF_DATA_FORMATS = {
+    ("channels_last", 3): "NWC",
+    ("channels_last", 4): "NHWC",
+    ("channels_last", 5): "NDHWC",
+    ("channels_first", 3): "NCW",
+    ("channels_first", 4): "NCHW",
+    ("channels_first", 5): "NCDHW",
+}
+
+
+@contextlib.contextmanager
+def _convolutions_without_xla():
+    """Trace every Keras convolution as a plain `tf.nn.convolution`.
+
+    Keras' TensorFlow backend runs grouped convolutions (`groups > 1`,
+    depthwise as `Conv2D(groups=C)`) and channels_first Conv3D through an
+    XLA-compiled `tf.function` (TensorFlow's CPU kernels fail on them);
+    tf2onnx leaves that function as a `StatefulPartitionedCall` no ONNX
+    runtime knows. Traced without it, a grouped convolution becomes one ONNX
+    `Conv` with `group`. The graph is only converted, never run by
+    TensorFlow, so the CPU kernels do not matter. Global while it lasts:
+    Keras convolutions run in other threads meanwhile are traced the same way.
+    """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        yield
+        return
+    import tensorflow as tf
+
+    from padrewrite.keras_internals import backend_nn
+
+    nn = backend_nn()
+    xla_conv = nn.conv
+
+    def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
+        data_format = data_format or keras.config.image_data_format()
+        return tf.nn.convolution(
+            inputs,
+            kernel,
+            strides,
+            padding.upper(),
+            data_format=_TF_DATA_FORMATS[data_format, len(inputs.shape)],
+            dilations=dilation_rate,
+        )
+
+    nn.conv = conv
+    try:
+        yield
+    finally:
+        nn.conv = xla_conv
 
 
 @contextlib.contextmanager

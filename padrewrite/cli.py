@@ -278,7 +278,8 @@ def _report_lines(report) -> list[str]:
     from padrewrite.report import render_table
 
     rewrite = report.rewrite
-    lines = [*render_table(rewrite), rewrite.summary()]
+    lines = [f"note: {note}" for note in report.load_notes]
+    lines += [*render_table(rewrite), rewrite.summary()]
     if not rewrite.rewritten:
         note = "nothing to rewrite: no layer needs explicit padding"
         if report.status != "planned":

@@ -83,8 +83,12 @@ def import_modules(names: tuple[str, ...]) -> None:
 _UNKNOWN_CLASS = re.compile(r"Could not locate (?:class|function) '([^']+)'")
 
 
-def load_model(path: str | os.PathLike, *, safe_mode: bool = True):
-    """Load a `.keras` or `.h5` model, turning Keras' errors into one clear line."""
+def load_model(path: str | os.PathLike, *, safe_mode: bool = True, notes: list | None = None):
+    """Load a `.keras` or `.h5` model, turning Keras' errors into one clear line.
+
+    tf.keras 2 `.h5` files with legacy config keys are loaded through
+    `padrewrite.legacy_h5`; what was translated is appended to `notes`.
+    """
     import keras
 
     import padrewrite.layers  # noqa: F401  (registers the padding layers)
@@ -98,7 +102,28 @@ def load_model(path: str | os.PathLike, *, safe_mode: bool = True):
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=safe_mode)
     except Exception as error:
-        raise InputError(_explain_load_error(path, error)) from error
+        model = _load_legacy_h5(path, error, safe_mode, notes)
+        if model is None:
+            raise InputError(_explain_load_error(path, error)) from error
+        return model
+
+
+def _load_legacy_h5(path: Path, error: Exception, safe_mode: bool, notes):
+    """A tf.keras 2 `.h5` model Keras 3 refused for its legacy keys, or None."""
+    if path.suffix.lower() != ".h5" or "Unrecognized keyword arguments" not in str(error):
+        return None
+    from padrewrite.legacy_h5 import load_translated
+
+    try:
+        model, changes = load_translated(path, safe_mode=safe_mode)
+    except Exception:  # the translation did not help: report the original error
+        return None
+    if model is not None and notes is not None:
+        notes.append(
+            f"{path}: tf.keras 2 file; legacy config keys Keras 3 refuses were "
+            f"dropped (no-op values): {'; '.join(changes)}"
+        )
+    return model
 
 
 def _explain_load_error(path: Path, error: Exception) -> str:

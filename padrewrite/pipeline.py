@@ -73,6 +73,7 @@ class FileReport:
     reload: ReloadCheck | None = None
     keras_check: object | None = None
     parity: object | None = None
+    load_notes: tuple[str, ...] = ()
     stages: tuple[Stage, ...] = ()
 
     @property
@@ -88,6 +89,7 @@ class FileReport:
             "input": self.input,
             "output": self.output,
             "onnx": self.onnx,
+            "load_notes": list(self.load_notes),
             "rewrite": self.rewrite.to_dict(),
         }
         if self.export is not None:
@@ -183,6 +185,7 @@ class _Job:
         self.on_stage = on_stage
         self.stages: list[Stage] = []
         self.staged: dict[str, str] = {}
+        self.load_notes: list[str] = []
 
     def relabel(self, text: str) -> str:
         """`text` with every temporary path replaced by the path it stands for."""
@@ -228,7 +231,7 @@ class _Job:
                 )
         import_modules(imports)
         with self.stage("load", f"loading {model_path}"):
-            original = load_model(model_path, safe_mode=safe_mode)
+            original = load_model(model_path, safe_mode=safe_mode, notes=self.load_notes)
         from padrewrite.rewrite import rewrite_model
 
         with self.stage("rewrite", f"rewriting ({mode})"):
@@ -303,6 +306,7 @@ class _Job:
             output=None if output_path is None else str(output_path),
             onnx=None if onnx_path is None else str(onnx_path),
             rewrite=rewrite,
+            load_notes=tuple(self.load_notes),
             stages=tuple(self.stages),
             **checks,
         )

@@ -1,0 +1,246 @@
+"""Failure classes seen on public Keras models, and the real-model corpus sweep.
+
+Each class has a test here: a Functional subclass is said to become a plain
+Functional; a layer that cannot be rebuilt from its own config is kept, not
+refused; every layer that pads 'same'/'causal' anywhere is in the report;
+tf.keras 2 `.h5` files with legacy keys load with the tf.keras weights. The
+slow sweep takes every model of `tests/corpus.py` through plan, constant
+`--verify` (exact), reflect `--onnx --verify`, replicate `--opset 19
+--verify` and a fresh-process load after `import padrewrite`.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import corpus
+import keras
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import padrewrite
+from padrewrite.cli import main
+
+L = keras.layers
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def _outputs(model, x):
+    return [np.asarray(keras.ops.convert_to_numpy(t))
+            for t in keras.tree.flatten(model(x, training=False))]
+
+
+# -- a Functional subclass becomes a plain Functional, and says so ---------------------
+
+
+def test_functional_subclass_class_change_is_reported(tmp_path):
+    model = corpus.build_functional_subclass()
+    source = tmp_path / "net.keras"
+    model.save(source)
+    result = run(source, "--mode", "reflect", "-o", tmp_path / "o.keras", "--verify", "--json")
+    assert result.exit_code == 0, result.output
+    (note,) = json.loads(result.output)["rewrite"]["notes"]
+    assert note["change"] == "class-changed"
+    assert note["class_name"] == f"{type(model).__module__}.{type(model).__qualname__}"
+    assert note["new_class_name"] == "Functional"
+    assert "train_step()" in note["lost"]
+    assert "undoing the rewrite" in note["reason"]
+    text = run(source, "--mode", "reflect", "--plan").output
+    assert f"note: '{model.name}' ({note['class_name']}) becomes a plain Functional; not kept: " \
+        in text
+    assert type(keras.saving.load_model(tmp_path / "o.keras")).__name__ == "Functional"
+
+
+def test_plain_models_have_no_notes():
+    for build in (corpus.build_unet, corpus.build_dcgan_generator):
+        assert padrewrite.rewrite_model(build(), "reflect").report.notes == ()
+
+
+# -- a layer its own config cannot rebuild is kept, not refused -------------------------
+
+
+class Scale(L.Layer):
+    """A third-party layer whose config does not rebuild it (an array argument)."""
+
+    def __init__(self, factors, **kwargs):
+        super().__init__(**kwargs)
+        self.factors = np.asarray(factors, "float32")
+
+    def get_config(self):
+        return super().get_config()  # forgets `factors`
+
+    def call(self, x):
+        return x * self.factors
+
+
+def test_a_layer_that_cannot_be_rebuilt_is_kept_when_not_rewritten():
+    inputs = keras.Input((8, 8, 3))
+    x = L.Conv2D(3, 3, padding="same", name="c1")(inputs)
+    x = Scale([1.0, 2.0, 3.0], name="scale")(x)
+    outputs = L.Conv2D(2, 3, strides=2, padding="same", name="c2")(x)
+    model = keras.Model(inputs, outputs)
+    result = padrewrite.rewrite_model(model, "constant")
+    (note,) = result.report.notes
+    assert note.change == "layer-shared" and note.path == "scale"
+    assert "missing 1 required positional argument" in note.reason
+    assert result.model.get_layer("scale") is model.get_layer("scale")
+    assert [r.name for r in result.report.rewritten] == ["c1", "c2"]
+    x = np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype("float32")
+    np.testing.assert_array_equal(_outputs(result.model, x)[0], _outputs(model, x)[0])
+
+
+# -- every layer that pads 'same'/'causal' anywhere is in the report --------------------
+
+
+def _reported(report):
+    return {record.path.rsplit("/", 1)[-1] for record in report.records}
+
+
+COMPLETENESS = ["conv_lstm", "time_distributed", "hidden_conv", "unet_oxford_pets",
+                "siamese_shared", "nested_sequential"]
+
+
+@pytest.mark.parametrize("name", COMPLETENESS)
+def test_every_padded_layer_is_reported(name):
+    model = corpus.CORPUS[name].build()
+    report = padrewrite.rewrite_model(model, "replicate").report
+    reported = _reported(report)
+    owners = {
+        id(layer.cell): layer.name
+        for layer in keras.tree.flatten([model.layers])
+        if isinstance(layer, L.RNN)
+    }
+    for layer in corpus.padded_layers(model):
+        assert layer.name in reported or owners.get(id(layer)) in reported, layer.name
+    for record in report.records:
+        assert record.reason and record.action in ("rewritten", "skipped", "unchanged")
+
+
+def test_wrappers_and_recurrent_convolutions_are_named_for_what_they_are():
+    report = padrewrite.rewrite_model(corpus.build_time_distributed(), "reflect").report
+    wrapped = [r for r in report.records if r.action == "skipped"]
+    assert len(wrapped) == 2
+    for record in wrapped:
+        assert "(TimeDistributed), a Keras wrapper" in record.reason
+        assert "custom layer" not in record.reason
+    report = padrewrite.rewrite_model(corpus.build_conv_lstm(), "reflect").report
+    recurrent = [r for r in report.records if r.class_name == "ConvLSTM2D"]
+    assert len(recurrent) == 3
+    assert all("recurrent convolution inside the cell always pads 'same'" in r.reason
+               for r in recurrent)
+
+
+# -- tf.keras 2 .h5 files -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("writer", ["write_tf_keras_functional_h5", "write_tf_keras_sequential_h5"])
+def test_tf_keras_h5_loads_with_its_weights(tmp_path, writer):
+    import tf_keras
+
+    path = getattr(corpus, writer)(tmp_path)
+    legacy = tf_keras.models.load_model(path, compile=False)
+    x = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype("float32")
+    expected = legacy(x, training=False).numpy()
+    from padrewrite.io import load_model
+
+    notes = []
+    model = load_model(path, notes=notes)
+    np.testing.assert_allclose(_outputs(model, x)[0], expected, rtol=1e-5, atol=1e-5)
+    if writer == "write_tf_keras_functional_h5":
+        (note,) = notes
+        assert "(DepthwiseConv2D): dropped groups" in note
+        assert "(SeparableConv2D): dropped groups, kernel_initializer" in note
+    else:
+        assert notes == []
+    out = tmp_path / "out.keras"
+    result = run(path, "--mode", "zero", "-o", out, "--verify")
+    assert result.exit_code == 0, result.output
+    np.testing.assert_allclose(
+        _outputs(keras.saving.load_model(out), x)[0], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_a_legacy_key_with_a_meaningful_value_is_not_dropped():
+    from padrewrite.legacy_h5 import translate_config
+
+    config = {"class_name": "Functional", "config": {"layers": [
+        {"class_name": "DepthwiseConv2D", "config": {"name": "dw", "groups": 1}},
+        {"class_name": "Conv2DTranspose", "config": {"name": "up", "groups": 2}},
+    ]}}
+    translated, changes = translate_config(config)
+    assert changes == ["'dw' (DepthwiseConv2D): dropped groups"]
+    assert translated["config"]["layers"][1]["config"]["groups"] == 2
+    assert config["config"]["layers"][0]["config"]["groups"] == 1  # the input is untouched
+
+
+# -- the corpus sweep ---------------------------------------------------------------------
+
+#: Steps of the sweep that a corpus model is expected not to pass, with the reason
+#: the tool must give (a substring of its one-line message).
+EXPECTED_REFUSALS = {
+    ("hub_deeplab_v3", "reflect"): "reflect padding must be less than the axis size",
+}
+
+
+def _models():
+    return list(corpus.CORPUS)
+
+
+def _source(name, directory):
+    entry = corpus.CORPUS[name]
+    if entry.kind == "h5":
+        return entry.build(directory)
+    path = directory / f"{name}.keras"
+    entry.build().save(path)
+    return path
+
+
+def _step(name, label, args):
+    result = run(*args)
+    refusal = EXPECTED_REFUSALS.get((name, label))
+    if refusal is not None:
+        assert result.exit_code == 2 and refusal in result.output, result.output
+        return None
+    assert result.exit_code == 0, f"{name} {label}: {result.output[-3000:]}"
+    return result
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _models())
+def test_corpus_model(tmp_path, name):
+    source = _source(name, tmp_path)
+    plan = run(source, "--plan", "--json", "--mode", "constant")
+    assert plan.exit_code == 0, plan.output
+    records = json.loads(plan.output)["rewrite"]["layers"]
+    _step(name, "constant", [source, "--mode", "constant", "-o", tmp_path / "c.keras", "--verify"])
+    _step(name, "reflect", [source, "--mode", "reflect", "-o", tmp_path / "r.keras",
+                            "--onnx", tmp_path / "r.onnx", "--verify"])
+    replicate = _step(name, "replicate", [
+        source, "--mode", "replicate", "-o", tmp_path / "e.keras", "--onnx", tmp_path / "e.onnx",
+        "--opset", "19", "--verify"])
+    if replicate is None:
+        return
+    code = textwrap.dedent(
+        f"""
+        import numpy as np
+        import padrewrite, keras
+        import corpus  # the user's own registered layers
+        model = keras.saving.load_model({str(tmp_path / "e.keras")!r})
+        names = {{layer.name for layer in model._flatten_layers(include_self=False)}}
+        missing = [r["pad_layer"] for r in {records!r}
+                   if r["action"] == "rewritten" and r["pad_layer"] not in names]
+        print("missing:", missing)
+        """
+    )
+    process = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+             "PYTHONPATH": os.path.dirname(corpus.__file__)},
+    )
+    assert process.returncode == 0, process.stderr[-2000:]
+    assert process.stdout.strip() == "missing: []"

@@ -212,6 +212,83 @@ def test_backend_nn_fails_loudly_without_conv(monkeypatch):
         backend_nn()
 
 
+# -- mixed precision ---------------------------------------------------------------
+
+
+@pytest.fixture
+def dtype_policy():
+    """Set the global Keras dtype policy for one test; float32 again afterwards."""
+    try:
+        yield keras.mixed_precision.set_dtype_policy
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+
+
+def mixed_precision_model():
+    """Padded convs on the float32 input and mid-graph; float32 output."""
+    inputs = keras.Input((10, 10, 3), name="image")
+    x = keras.layers.Conv2D(4, 3, padding="same", name="conv_a")(inputs)
+    x = keras.layers.ReLU(name="relu")(x)
+    x = keras.layers.DepthwiseConv2D(3, padding="same", name="depthwise")(x)
+    x = keras.layers.Conv2D(2, 3, strides=2, padding="same", name="conv_b")(x)
+    outputs = keras.layers.Activation("linear", dtype="float32", name="logits")(x)
+    return keras.Model(inputs, outputs)
+
+
+@pytest.mark.parametrize("mode,opset", [(m, 18) for m in MODES] + [(m, 19) for m in MODES])
+def test_mixed_float16_exports_and_runs_in_every_mode(mode, opset, dtype_policy, tmp_path):
+    from padrewrite.parity import check_parity, render_parity
+    from padrewrite.rewrite import rewrite_model
+
+    dtype_policy("mixed_float16")
+    model = rewrite_model(mixed_precision_model(), mode).model
+    report = export_onnx(model, tmp_path / "m.onnx", opset=opset)
+    onnx.checker.check_model(report.path, full_check=True)
+    ort.InferenceSession(report.path, providers=["CPUExecutionProvider"])
+    casts = {entry["name"]: entry["record"] for entry in report.to_dict()["passes"]}
+    casts = casts["match-pad-value-types"]["casts"]
+    if mode == "constant":  # the mid-graph pads: float16 values on float32 data
+        assert [(c["value_type"], c["data_type"]) for c in casts] == [("float16", "float")] * 2
+    else:
+        assert not casts
+    parity = check_parity(model, report.path, samples=2, atol=1e-2, rtol=1e-2)
+    assert parity, "\n".join(render_parity(parity))
+
+
+def test_a_mixed_float16_layer_in_a_float32_model_exports(tmp_path):
+    from padrewrite.rewrite import rewrite_model
+
+    inputs = keras.Input((8, 8, 3), name="image")
+    x = keras.layers.Conv2D(4, 3, padding="same", name="conv_a")(inputs)
+    x = keras.layers.Conv2D(4, 3, padding="same", dtype="mixed_float16", name="conv_b")(x)
+    outputs = keras.layers.Activation("linear", dtype="float32", name="logits")(x)
+    model = rewrite_model(keras.Model(inputs, outputs), "constant").model
+    report = export_onnx(model, tmp_path / "m.onnx")
+    onnx.checker.check_model(report.path, full_check=True)
+    x = np.random.default_rng(0).standard_normal((1, 8, 8, 3)).astype(np.float32)
+    (got,) = ort.InferenceSession(report.path, providers=["CPUExecutionProvider"]).run(
+        None, {"image": x}
+    )
+    np.testing.assert_allclose(got, model(x).numpy(), atol=1e-2, rtol=1e-2)
+
+
+@pytest.mark.parametrize("rewrite", [False, True], ids=["original", "reflect"])
+def test_bfloat16_models_are_refused_clearly(rewrite, dtype_policy, tmp_path):
+    from padrewrite.rewrite import rewrite_model
+
+    dtype_policy("mixed_bfloat16")
+    model = mixed_precision_model()
+    if rewrite:
+        model = rewrite_model(model, "reflect").model
+    with pytest.raises(
+        ExportError,
+        match=r"in bfloat16: layer '\w+' computes in bfloat16 \(dtype policy 'mixed_bfloat16'\)\. "
+        r"ONNX `Conv` has no bfloat16 type .* 'float32' or 'mixed_float16' dtype policy",
+    ):
+        export_onnx(model, tmp_path / "m.onnx")
+    assert os.listdir(tmp_path) == []
+
+
 # -- names, validity ------------------------------------------------------------
 
 
@@ -266,9 +343,9 @@ def test_report_keys_are_stable_and_json():
     assert hoist["node"] == data["lowerings"][0]["node"]  # hoisted, then lowered
     assert data["padded_elements_before"] == 3 * data["padded_elements_after"]
     assert [entry["name"] for entry in data["passes"]] == [
-        "sink-pads-below-layout-ops", "hoist-pads-above-pointwise-ops", "lower-placeholder-pads",
+        "match-pad-value-types", "sink-pads-below-layout-ops", "hoist-pads-above-pointwise-ops", "lower-placeholder-pads",
     ]
-    hoisting = data["passes"][1]["record"]
+    hoisting = data["passes"][2]["record"]
     assert hoisting["hoists"] == data["hoists"]
     assert hoisting["padded_elements_after"] == data["padded_elements_after"]
 

@@ -13,6 +13,11 @@ from onnx import TensorProto, helper, numpy_helper
 from padrewrite.modes import NUMPY_NAMES
 from padrewrite.onnx.graph import ExportError, count_ops, model_opset, set_io_names
 from padrewrite.onnx.lower_placeholder_pads import lower_placeholder_pads
+from padrewrite.onnx.match_pad_value_types import (
+    PadValueCast,
+    PadValueTyping,
+    match_pad_value_types,
+)
 from padrewrite.onnx.pads import WRAP_OPSET, placeholder_mode
 from padrewrite.onnx.raise_opset import OpsetRaise, raise_opset
 from padrewrite.onnx.sink_pads_below_layout_ops import LayoutMove, sink_pads_below_layout_ops
@@ -389,3 +394,28 @@ def test_static_pads_with_an_axes_input(mode):
     x = np.arange(10, dtype=np.float32).reshape(1, 2, 5)
     expected = reference(x, [(0, 0), (0, 0), (1, 2)], mode)
     np.testing.assert_array_equal(run(lowered_model, x=x), expected)
+
+
+def test_pad_values_get_the_type_of_their_data():
+    # As tf2onnx writes a float16 constant pad under mixed_float16: data cast to float32.
+    nodes = [
+        helper.make_node("Cast", ["x"], ["x32"], to=TensorProto.FLOAT, name="up"),
+        helper.make_node("Pad", ["x32", "pads", "value"], ["p"], name="pad"),
+        helper.make_node("Cast", ["p"], ["y"], to=TensorProto.FLOAT16, name="down"),
+    ]
+    value16 = numpy_helper.from_array(np.array(2.5, np.float16), "value")
+    graph = helper.make_graph(
+        nodes, "g", [value("x", [1, 3], TensorProto.FLOAT16)],
+        [value("y", [1, 5], TensorProto.FLOAT16)], [ints("pads", [0, 1, 0, 1]), value16],
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=IR_VERSION
+    )
+    with pytest.raises(Exception, match="constant_value has inconsistent type"):
+        onnx.checker.check_model(model, full_check=True)
+    record = match_pad_value_types(model)
+    assert record == PadValueTyping((PadValueCast("pad", "float16", "float"),))
+    onnx.checker.check_model(model, full_check=True)
+    x = np.array([[1, 2, 3]], np.float16)
+    np.testing.assert_array_equal(run(model, x=x), [[2.5, 1, 2, 3, 2.5]])
+    assert match_pad_value_types(model) == PadValueTyping()

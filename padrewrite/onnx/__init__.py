@@ -3,7 +3,7 @@
 - `export`: `export_onnx` and its report (the only module importing tf2onnx,
   lazily: importing this package imports onnx, never TensorFlow).
 - `passes`: the ordered list of passes the export applies, one module each:
-  `raise_opset`, `sink_pads_below_layout_ops`,
+  `match_pad_value_types`, `raise_opset`, `sink_pads_below_layout_ops`,
   `hoist_pads_above_pointwise_ops`, `lower_placeholder_pads`.
 - `graph`: the helpers the passes share; `pads`: how padrewrite's pads look
   in ONNX.

@@ -139,6 +139,7 @@ def export_onnx(model, path, opset: int = DEFAULT_OPSET, *, hoist: bool = True) 
         io = describe_io(model)
     except InputError as error:
         raise ExportError(str(error)) from None
+    _refuse_bfloat16(model, io)
     proto = _convert(model, io, min(opset, TF2ONNX_MAX_OPSET))
     results = run_passes(proto, PassOptions(opset=opset, hoist=hoist))
     _check(proto, load_in_onnxruntime=opset > TF2ONNX_MAX_OPSET)
@@ -161,6 +162,35 @@ def export_onnx(model, path, opset: int = DEFAULT_OPSET, *, hoist: bool = True) 
         padded_elements_before=hoisting.padded_elements_before,
         padded_elements_after=hoisting.padded_elements_after,
         passes=results,
+    )
+
+
+def _refuse_bfloat16(model, io):
+    """Refuse models that compute in bfloat16, which no exported file could run."""
+    import keras
+
+    from padrewrite.keras_internals import flatten_layers
+
+    layers = [
+        layer for layer in flatten_layers(model)
+        if not isinstance(layer, keras.layers.InputLayer)
+        and getattr(layer, "compute_dtype", None) == "bfloat16"
+    ]
+    inputs = [name for name, dtype in zip(io.input_names, io.input_dtypes) if dtype == "bfloat16"]
+    if not layers and not inputs:
+        return
+    if layers:
+        where = (
+            f"layer {layers[0].name!r} computes in bfloat16 "
+            f"(dtype policy {layers[0].dtype_policy.name!r})"
+        )
+    else:
+        where = f"input {inputs[0]!r} is bfloat16"
+    raise ExportError(
+        f"Cannot export model {model.name!r} to ONNX in bfloat16: {where}. ONNX `Conv` "
+        f"has no bfloat16 type and onnxruntime's CPU provider has no bfloat16 `Pad`, "
+        f"`Add` or `Relu`. Rebuild the model under the 'float32' or 'mixed_float16' "
+        f"dtype policy to export it."
     )
 
 

@@ -58,7 +58,7 @@ class GraphEditor:
         self.initializers = {tensor.name: tensor for tensor in self.graph.initializer}
         self.names = all_value_names(self.graph) | {node.name for node in self.nodes}
         self._constants = {}
-        self._shapes = None
+        self._shapes = self._types = None
 
     # -- lookups ------------------------------------------------------------
 
@@ -119,19 +119,31 @@ class GraphEditor:
 
     def shape(self, name):
         """Static shape of `name` from shape inference (`None` per unknown dim), or `None`."""
+        return self._inferred()[0].get(name)
+
+    def elem_type(self, name):
+        """The `TensorProto` element type of `name` from shape inference, `None` if unknown."""
+        if name in self.initializers:
+            return self.initializers[name].data_type
+        return self._inferred()[1].get(name)
+
+    def _inferred(self):
+        """`(shapes, element types)` by value name, from ONNX shape inference (once)."""
         if self._shapes is None:
-            self._shapes = {}
+            self._shapes, self._types = {}, {}
             try:
                 inferred = onnx.shape_inference.infer_shapes(self.model)
-            except Exception:  # inference is a hint only: no shapes then
-                return None
+            except Exception:  # inference is a hint only: nothing known then
+                return self._shapes, self._types
             graph = inferred.graph
             for value in [*graph.input, *graph.value_info, *graph.output]:
                 tensor = value.type.tensor_type
+                if tensor.elem_type:
+                    self._types[value.name] = tensor.elem_type
                 if tensor.HasField("shape"):
                     dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
                     self._shapes[value.name] = dims
-        return self._shapes.get(name)
+        return self._shapes, self._types
 
     def rank(self, name):
         shape = self.shape(name)

@@ -3,17 +3,20 @@
 Each pass edits the model in place and returns a record (a dataclass with
 `to_dict`); `run_passes` collects them for the export report.
 
-1. `raise-opset`: above opset 18 (tf2onnx's highest), convert the graph.
-2. `sink-pads-below-layout-ops`: move tf2onnx's Transpose/Unsqueeze above
+1. `match-pad-value-types`: cast constant pad values to their data's type
+   (tf2onnx leaves them float16 on float32 data under mixed_float16).
+2. `raise-opset`: above opset 18 (tf2onnx's highest), convert the graph.
+3. `sink-pads-below-layout-ops`: move tf2onnx's Transpose/Unsqueeze above
    the pads, so each pad feeds its convolution directly.
-3. `hoist-pads-above-pointwise-ops`: move value-copying pads above the 1x1
+4. `hoist-pads-above-pointwise-ops`: move value-copying pads above the 1x1
    convolutions and activations before them, where the padded tensor is
    smallest (skipped with `hoist=False`).
-4. `lower-placeholder-pads`: turn replicate/symmetric/circular placeholders
+5. `lower-placeholder-pads`: turn replicate/symmetric/circular placeholders
    into native `Pad`s or Slice+Concat.
 
-The order matters: the placeholders keep their names until step 4, so steps
-2 and 3 move them like any reflect pad, and step 4 sees the opset of step 1.
+The order matters: step 1 makes the graph valid for the opset converter; the
+placeholders keep their names until step 5, so steps 3 and 4 move them like
+any reflect pad, and step 5 sees the opset of step 2.
 """
 
 from __future__ import annotations
@@ -23,8 +26,11 @@ from collections.abc import Callable
 
 import onnx
 
-from padrewrite.onnx.hoist_pads_above_pointwise_ops import hoist_pads_above_pointwise_ops
+from padrewrite.onnx.hoist_pads_above_pointwise_ops import (
+    hoist_pads_above_pointwise_ops,
+)
 from padrewrite.onnx.lower_placeholder_pads import lower_placeholder_pads
+from padrewrite.onnx.match_pad_value_types import match_pad_value_types
 from padrewrite.onnx.raise_opset import raise_opset
 from padrewrite.onnx.sink_pads_below_layout_ops import sink_pads_below_layout_ops
 
@@ -69,6 +75,7 @@ class PassResult:
 
 
 PASSES = (
+    Pass("match-pad-value-types", lambda model, options: match_pad_value_types(model)),
     Pass(
         "raise-opset",
         lambda model, options: raise_opset(model, options.opset),

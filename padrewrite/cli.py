@@ -148,10 +148,12 @@ _MODE_CHOICES = click.Choice([*MODES, *ALIASES], case_sensitive=False)
 def _common_options(function):
     for option in reversed(
         [
-            click.option("--atol", type=float, default=1e-4, show_default=True,
-                         help="ONNX parity: absolute tolerance."),
-            click.option("--rtol", type=float, default=1e-3, show_default=True,
-                         help="ONNX parity: relative tolerance."),
+            click.option("--atol", type=float, default=None,
+                         help="ONNX parity: absolute tolerance [default: 1e-4; 1e-2 for "
+                              "float16 models, 5e-2 for bfloat16]."),
+            click.option("--rtol", type=float, default=None,
+                         help="ONNX parity: relative tolerance [default: 1e-3; 1e-2 for "
+                              "float16 models, 5e-2 for bfloat16]."),
             click.option("--samples", type=click.IntRange(min=1), default=3, show_default=True,
                          help="ONNX parity: random samples (plus all-zeros and all-ones)."),
             click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME=DIMS",

@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from padrewrite.errors import InputError
 from padrewrite.model_io import describe_io
 
 __all__ = [
@@ -30,6 +31,30 @@ __all__ = [
 
 #: Size given to unknown non-batch axes when `input_shapes` does not say.
 DEFAULT_DYNAMIC_SIZE = 32
+
+#: Default `(atol, rtol)` per compute dtype: the lowest-precision dtype any layer
+#: computes in. Half-precision arithmetic differs between Keras and onnxruntime by
+#: its own rounding (mixed_float16 models: ~3e-4 before any rewrite).
+DEFAULT_TOLERANCES = {
+    "float64": (1e-4, 1e-3),
+    "float32": (1e-4, 1e-3),
+    "float16": (1e-2, 1e-2),
+    "bfloat16": (5e-2, 5e-2),
+}
+_PRECISION_ORDER = ("bfloat16", "float16", "float32", "float64")
+
+
+def compute_dtype(keras_model) -> str:
+    """The lowest-precision floating dtype any layer of `keras_model` computes in."""
+    from padrewrite import keras_internals
+
+    found = {"float32"}
+    for layer in keras_internals.flatten_layers(keras_model, include_self=True):
+        policy = getattr(layer, "dtype_policy", None)
+        dtype = getattr(policy, "compute_dtype", None)
+        if dtype in DEFAULT_TOLERANCES:
+            found.add(dtype)
+    return next(dtype for dtype in _PRECISION_ORDER if dtype in found)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +90,21 @@ class ParityReport:
     samples: int
     input_shapes: dict[str, tuple[int, ...]]
     outputs: tuple[OutputParity, ...]
+    compute_dtype: str = "float32"
+
+    @property
+    def hint(self) -> str | None:
+        """Why a failure may only be the tolerance: it is tighter than the compute dtype's."""
+        if self.passed or self.compute_dtype in ("float32", "float64"):
+            return None
+        atol, rtol = DEFAULT_TOLERANCES[self.compute_dtype]
+        if self.atol >= atol and self.rtol >= rtol:
+            return None
+        return (
+            f"the model computes in {self.compute_dtype}; tolerances below "
+            f"atol={_short(atol)}, rtol={_short(rtol)} are tighter than its arithmetic "
+            "(the default for it; omit --atol/--rtol)"
+        )
 
     @property
     def passed(self) -> bool:
@@ -74,14 +114,14 @@ class ParityReport:
         return self.passed
 
     def to_dict(self):
-        return {**dataclasses.asdict(self), "passed": self.passed}
+        return {**dataclasses.asdict(self), "passed": self.passed, "hint": self.hint}
 
 
 def check_parity(
     keras_model,
     onnx_path,
-    atol: float = 1e-4,
-    rtol: float = 1e-3,
+    atol: float | None = None,
+    rtol: float | None = None,
     samples: int = 3,
     batch_size: int = 2,
     input_shapes: dict | None = None,
@@ -92,7 +132,9 @@ def check_parity(
     Args:
         keras_model: the Functional or Sequential model that was exported.
         onnx_path: the ONNX file (from `padrewrite.export_onnx`).
-        atol, rtol: tolerances, `|onnx - keras| <= atol + rtol * |keras|`.
+        atol, rtol: tolerances, `|onnx - keras| <= atol + rtol * |keras|`;
+            `None` takes the default for the model's compute dtype
+            (`DEFAULT_TOLERANCES`: 1e-4 and 1e-3 for float32).
         samples: number of random input batches (zeros and ones are added).
         batch_size: batch size when `input_shapes` does not give one.
         input_shapes: `{input name: full shape including the batch}`; `None`
@@ -105,6 +147,10 @@ def check_parity(
     import keras
     import onnxruntime
 
+    dtype = compute_dtype(keras_model)
+    default_atol, default_rtol = DEFAULT_TOLERANCES[dtype]
+    atol = default_atol if atol is None else atol
+    rtol = default_rtol if rtol is None else rtol
     _check_arguments(atol, rtol, samples, batch_size)
     io = describe_io(keras_model)
     session = onnxruntime.InferenceSession(
@@ -130,6 +176,7 @@ def check_parity(
         samples=len(batches),
         input_shapes=dict(zip(io.input_names, shapes)),
         outputs=tuple(stats[name].result(name) for name in io.output_names),
+        compute_dtype=dtype,
     )
 
 
@@ -159,10 +206,13 @@ def render_parity(report: ParityReport) -> list[str]:
         lines.append(line)
     shapes = ", ".join(f"{name} {shape}" for name, shape in report.input_shapes.items())
     status = "PASSED" if report.passed else "FAILED"
+    dtype = "" if report.compute_dtype == "float32" else f" | computes in {report.compute_dtype}"
     lines.append(
         f"{status} | {len(report.outputs)} output(s), {report.samples} samples "
-        f"(random, zeros, ones) | inputs: {shapes}"
+        f"(random, zeros, ones) | inputs: {shapes}{dtype}"
     )
+    if report.hint:
+        lines.append(f"hint: {report.hint}")
     return lines
 
 
@@ -213,18 +263,18 @@ class _Stats:
 def _check_arguments(atol, rtol, samples, batch_size):
     for name, value in (("atol", atol), ("rtol", rtol)):
         if not isinstance(value, (int, float)) or not value >= 0:
-            raise ValueError(f"`{name}` must be a number >= 0. Received: {name}={value!r}")
+            raise InputError(f"`{name}` must be a number >= 0. Received: {name}={value!r}")
     for name, value in (("samples", samples), ("batch_size", batch_size)):
         minimum = 0 if name == "samples" else 1
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ValueError(
+            raise InputError(
                 f"`{name}` must be an int >= {minimum}. Received: {name}={value!r}"
             )
 
 
 def _check_names(kind, onnx_names, keras_names):
     if sorted(onnx_names) != sorted(keras_names):
-        raise ValueError(
+        raise InputError(
             f"The ONNX model's {kind} do not match the Keras model's. "
             f"Expected: {list(keras_names)}. Received: {kind}={onnx_names}"
         )
@@ -233,7 +283,7 @@ def _check_names(kind, onnx_names, keras_names):
 def _resolve_shapes(io, input_shapes, batch_size):
     unknown = sorted(set(input_shapes) - set(io.input_names))
     if unknown:
-        raise ValueError(
+        raise InputError(
             f"`input_shapes` names inputs the model does not have; its inputs "
             f"are {list(io.input_names)}. Received: input_shapes={input_shapes}"
         )
@@ -246,7 +296,7 @@ def _resolve_shapes(io, input_shapes, batch_size):
         if len(given) != len(model_shape) or any(
             g is not None and m is not None and g != m for g, m in zip(given[1:], model_shape[1:])
         ):
-            raise ValueError(
+            raise InputError(
                 f"`input_shapes[{name!r}]` must be a full shape (batch first) "
                 f"matching {model_shape}. Received: input_shapes={input_shapes}"
             )

@@ -292,6 +292,7 @@ def _report_lines(report) -> list[str]:
         return lines
     if report.reload is not None:
         lines.extend(report.reload.lines())
+    lines.extend(f"note: {note}" for note in report.save_notes)
     if report.keras_check is not None:
         lines.extend(report.keras_check.lines())
     if report.parity is not None:

@@ -16,7 +16,12 @@ import keras
 from keras import ops
 
 from padrewrite.arithmetic import normalize_padding, same_pads, spatial_axes
-from padrewrite.modes import check_constant_value, exceeded_limit, limit_phrase, normalize_mode
+from padrewrite.modes import (
+    check_constant_value,
+    exceeded_limit,
+    limit_phrase,
+    normalize_mode,
+)
 
 __all__ = [
     "Padding1D",

@@ -153,9 +153,17 @@ def check_parity(
     rtol = default_rtol if rtol is None else rtol
     _check_arguments(atol, rtol, samples, batch_size)
     io = describe_io(keras_model)
-    session = onnxruntime.InferenceSession(
-        str(onnx_path), providers=["CPUExecutionProvider"]
-    )
+    try:
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 4  # failures are reported in the ParityReport
+        session = onnxruntime.InferenceSession(
+            str(onnx_path), options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as error:  # onnxruntime raises its own exception types
+        raise InputError(
+            f"{onnx_path}: onnxruntime cannot load this ONNX file "
+            f"({type(error).__name__}: {_first_line(error)})."
+        ) from error
     _check_names("inputs", [i.name for i in session.get_inputs()], io.input_names)
     _check_names("outputs", [o.name for o in session.get_outputs()], io.output_names)
     io, shapes, batches = make_inputs(
@@ -166,7 +174,15 @@ def check_parity(
     for batch in batches:
         reference = keras.tree.flatten(keras_model(io.pack_inputs(batch), training=False))
         feeds = dict(zip(io.input_names, batch))
-        actual = session.run(list(io.output_names), feeds)
+        try:
+            actual = session.run(list(io.output_names), feeds)
+        except Exception as error:  # the ONNX file does not run: every output fails
+            for name in io.output_names:
+                stats[name].error = (
+                    f"onnxruntime failed to run the ONNX file on inputs of shapes "
+                    f"{[tuple(a.shape) for a in batch]}: {_first_line(error)}"
+                )
+            break
         for name, expected, got in zip(io.output_names, reference, actual):
             stats[name].add(np.asarray(keras.ops.convert_to_numpy(expected)), got)
     return ParityReport(
@@ -258,6 +274,11 @@ class _Stats:
         if self.error:
             return OutputParity(name, math.inf, math.inf, math.inf, False, self.error)
         return OutputParity(name, self.max_abs, self.max_rel, self.min_atol, self.passed)
+
+
+def _first_line(error) -> str:
+    text = " ".join(str(error).split())
+    return text[:500] if text else type(error).__name__
 
 
 def _check_arguments(atol, rtol, samples, batch_size):

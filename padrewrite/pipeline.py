@@ -53,7 +53,7 @@ class ReloadCheck:
     def lines(self) -> list[str]:
         if self.passed:
             return []
-        return [f"FAILED | reload {self.path} | {self.error}"]
+        return [f"FAILED | reload {self.path} | {self.error}; nothing was written"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +74,7 @@ class FileReport:
     keras_check: object | None = None
     parity: object | None = None
     load_notes: tuple[str, ...] = ()
+    save_notes: tuple[str, ...] = ()
     stages: tuple[Stage, ...] = ()
 
     @property
@@ -90,6 +91,7 @@ class FileReport:
             "output": self.output,
             "onnx": self.onnx,
             "load_notes": list(self.load_notes),
+            "save_notes": list(self.save_notes),
             "rewrite": self.rewrite.to_dict(),
         }
         if self.export is not None:
@@ -186,6 +188,7 @@ class _Job:
         self.stages: list[Stage] = []
         self.staged: dict[str, str] = {}
         self.load_notes: list[str] = []
+        self.save_notes: list[str] = []
 
     def relabel(self, text: str) -> str:
         """`text` with every temporary path replaced by the path it stands for."""
@@ -236,6 +239,11 @@ class _Job:
 
         with self.stage("rewrite", f"rewriting ({mode})"):
             result = rewrite_model(original, mode, constant_value, **selection)
+        if not result.report.rewritten and result.report.notes:
+            # The input model itself is written: no class change, no shared layer.
+            result = dataclasses.replace(
+                result, report=dataclasses.replace(result.report, notes=())
+            )
         if plan:
             return self._report("planned", model_path, None, None, result.report)
         return self._write(
@@ -251,10 +259,15 @@ class _Job:
         with contextlib.ExitStack() as stack:
             staged_model = stack.enter_context(staged_file(output_path))
             self.staged[str(staged_model)] = str(output_path)
+            # Nothing rewritten: write the model as loaded, class and all.
+            model = result.model if result.report.rewritten else original
             with self.stage("save", f"saving {output_path}"):
-                save_model(result.model, staged_model)
+                save_model(model, staged_model)
             with self.stage("reload", f"reloading {output_path}"):
                 reloaded, reload = _reload(staged_model, output_path, safe_mode, full=verify)
+                if not reload and staged_model.suffix.lower() == ".keras":
+                    reloaded, reload = self._repair(staged_model, output_path, safe_mode,
+                                                    verify, reload)
             if not reload:
                 return self._report("failed", model_path, None, None, result.report,
                                     reload=reload)
@@ -265,21 +278,22 @@ class _Job:
                 from padrewrite.onnx.export import export_onnx
 
                 with self.stage("export", f"exporting {onnx_path}"):
-                    export = export_onnx(result.model, staged_onnx, opset=opset, hoist=hoist)
+                    export = export_onnx(model, staged_onnx, opset=opset, hoist=hoist)
                 export = dataclasses.replace(export, path=str(onnx_path))
             if verify:
                 from padrewrite.keras_check import check_saved_model
 
                 with self.stage("verify", f"checking {output_path}"):
                     keras_check = check_saved_model(
-                        original, result.model, reloaded, output_path, exact=exact,
+                        original, model, reloaded, output_path, exact=exact,
                         input_shapes=parity_options["input_shapes"],
                     )
                 if staged_onnx is not None:
                     from padrewrite.parity import check_parity
 
                     with self.stage("parity", f"checking {onnx_path} with onnxruntime"):
-                        parity = check_parity(reloaded, staged_onnx, **parity_options)
+                        # The Keras check proved the file computes what `model` does.
+                        parity = check_parity(model, staged_onnx, **parity_options)
                     parity = dataclasses.replace(parity, onnx_path=str(onnx_path))
             failed = (keras_check is not None and not keras_check) or (
                 parity is not None and not parity
@@ -299,6 +313,24 @@ class _Job:
             parity=parity,
         )
 
+    def _repair(self, staged, target, safe_mode, full, failed):
+        """Retry a reload that failed once graph layers build from their calls (see
+        `padrewrite.saved_config`); keep the first failure if that does not help."""
+        from padrewrite.saved_config import drop_graph_build_configs
+
+        changed = drop_graph_build_configs(staged)
+        if not changed:
+            return None, failed
+        reloaded, reload = _reload(staged, target, safe_mode, full=full)
+        if not reload:
+            return None, failed
+        self.save_notes.append(
+            f"{target}: Keras could not load the file back as saved ({failed.error}); the "
+            f"saved build shapes of {len(changed)} graph layer(s) were dropped so that each "
+            "builds from its call in the graph, and then it loaded"
+        )
+        return reloaded, reload
+
     def _report(self, status, model_path, output_path, onnx_path, rewrite, **checks):
         return FileReport(
             status=status,
@@ -307,6 +339,7 @@ class _Job:
             onnx=None if onnx_path is None else str(onnx_path),
             rewrite=rewrite,
             load_notes=tuple(self.load_notes),
+            save_notes=tuple(self.save_notes),
             stages=tuple(self.stages),
             **checks,
         )
@@ -337,6 +370,6 @@ def _reload(staged: Path, target: Path, safe_mode: bool, *, full: bool):
             path=str(target),
             method=method,
             passed=False,
-            error=f"the written model does not load back ({cause}); nothing was written",
+            error=f"the written model does not load back: {cause}",
         )
     return model, ReloadCheck(path=str(target), method=method, passed=True)

@@ -103,7 +103,8 @@ def test_json_report(models, tmp_path):
     assert result.exit_code == 0
     document = json.loads(result.output)
     assert set(document) == {
-        "input", "load_notes", "rewrite", "status", "output", "onnx", "reload", "verify",
+        "input", "load_notes", "save_notes", "rewrite", "status", "output", "onnx", "reload",
+        "verify",
         "stages"}
     assert set(document["stages"]) == {"load", "rewrite", "save", "reload", "verify", "promote"}
     assert document["reload"] == {

@@ -216,7 +216,7 @@ def test_a_file_that_does_not_load_back_is_not_written(tmp_path):
         FailsToReload.broken = False
     assert not report and report.status == "failed" and report.output is None
     assert report.reload.method == "config" and not report.reload.passed
-    assert report.reload.error.startswith("the written model does not load back (")
+    assert report.reload.error.startswith("the written model does not load back: ")
     assert "missing 1 required positional argument: 'units'" in report.reload.error
     assert str(tmp_path / "out.keras") in report.reload.path
     assert [s.name for s in stages if s.seconds is None] == ["load", "rewrite", "save", "reload"]

@@ -28,9 +28,8 @@ from padrewrite.errors import (
     one_line,
 )
 from padrewrite.modes import ALIASES, MODES, normalize_mode
+from padrewrite.onnx.opsets import DEFAULT_OPSET, MIN_OPSET
 
-DEFAULT_OPSET = 18
-MIN_OPSET = 13
 RULE_CHOICES = ("conv-same", "conv-causal", "conv-transpose", "zero-padding", "pooling-same")
 
 
@@ -248,22 +247,14 @@ def rewrite_command(model, mode, output, value, onnx_path, opset, no_hoist, veri
 @_handle_errors
 def verify_command(model, onnx_file, atol, rtol, samples, input_shapes, as_json, imports, unsafe):
     """Check that ONNX computes what the Keras MODEL computes (exit 1 if not)."""
-    from padrewrite.io import check_model_path
-
-    model_path = check_model_path(model)
-    onnx_file = Path(onnx_file)
-    if not onnx_file.is_file():
-        raise UsageFailure(f"{onnx_file}: no such file; give the ONNX file to check.")
     shapes = _parse_input_shapes(input_shapes)
     _quiet_tensorflow()
-    from padrewrite.io import import_modules, load_model
-    from padrewrite.parity import check_parity, render_parity
+    from padrewrite.parity import render_parity
+    from padrewrite.pipeline import verify_file
 
-    import_modules(imports)
-    keras_model = load_model(model_path, safe_mode=not unsafe)
-    parity = check_parity(
-        keras_model, onnx_file, atol=atol, rtol=rtol, samples=samples,
-        input_shapes=shapes or None,
+    parity = verify_file(
+        model, onnx_file, atol=atol, rtol=rtol, samples=samples, input_shapes=shapes or None,
+        imports=imports, safe_mode=not unsafe,
     )
     if as_json:
         click.echo(json.dumps({"status": "passed" if parity else "failed",

@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import Callable
 
 from padrewrite.errors import InputError, InternalError, bug_message
+from padrewrite.onnx.opsets import DEFAULT_OPSET
 
-__all__ = ["FileReport", "ReloadCheck", "Stage", "rewrite_file"]
+__all__ = ["FileReport", "ReloadCheck", "Stage", "rewrite_file", "verify_file"]
 
-#: ONNX opset used when none is given (tf2onnx 1.17's highest).
-DEFAULT_OPSET = 18
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,6 +177,44 @@ def rewrite_file(
         raise
     except Exception as error:
         raise InternalError(error, bug_message(error, job.relabel(str(error)))) from error
+
+
+def verify_file(
+    model_path,
+    onnx_path,
+    *,
+    atol: float | None = None,
+    rtol: float | None = None,
+    samples: int = 3,
+    input_shapes: dict | None = None,
+    imports: tuple[str, ...] = (),
+    safe_mode: bool = True,
+):
+    """Check that the ONNX file computes what the Keras model file computes.
+
+    The parity check of `rewrite_file` on an existing pair (a CI job gating on
+    files written earlier). Returns a `padrewrite.parity.ParityReport` (false
+    when an output differs); raises `InputError` for a missing or unreadable
+    file and `InternalError` for a bug.
+    """
+    try:
+        from padrewrite.io import check_model_path, import_modules, load_model
+        from padrewrite.parity import check_parity
+
+        model_path = check_model_path(model_path)
+        onnx_path = Path(onnx_path)
+        if not onnx_path.is_file():
+            raise InputError(f"{onnx_path}: no such file; give the ONNX file to check.")
+        import_modules(tuple(imports))
+        model = load_model(model_path, safe_mode=safe_mode)
+        return check_parity(
+            model, onnx_path, atol=atol, rtol=rtol, samples=samples,
+            input_shapes=input_shapes or None,
+        )
+    except (InputError, InternalError):
+        raise
+    except Exception as error:
+        raise InternalError(error, bug_message(error)) from error
 
 
 class _Job:

@@ -29,9 +29,14 @@ from padrewrite.onnx.graph import (
 )
 from padrewrite.onnx.hoist_pads_above_pointwise_ops import PadHoist, PadHoisting
 from padrewrite.onnx.lower_placeholder_pads import PadLowering, PlaceholderLowering
-from padrewrite.onnx.pads import PLACEHOLDER_MODES, WRAP_OPSET
-from padrewrite.onnx.passes import (
+from padrewrite.onnx.opsets import (
+    DEFAULT_OPSET,
+    MIN_OPSET,
     TF2ONNX_MAX_OPSET,
+    WRAP_OPSET,
+)
+from padrewrite.onnx.pads import PLACEHOLDER_MODES
+from padrewrite.onnx.passes import (
     PassOptions,
     PassResult,
     run_passes,
@@ -50,10 +55,6 @@ __all__ = [
     "export_onnx",
 ]
 
-#: The opset `export_onnx` writes by default (tf2onnx 1.17's highest).
-DEFAULT_OPSET = 18
-#: Lowest opset accepted (Slice with steps, Pad with pads as an input).
-MIN_OPSET = 13
 
 
 @dataclasses.dataclass(frozen=True)

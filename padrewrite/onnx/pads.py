@@ -13,11 +13,10 @@ import re
 import onnx
 
 from padrewrite.onnx.graph import get_attribute
+from padrewrite.onnx.opsets import WRAP_OPSET
 
 __all__ = ["COPYING_MODES", "PLACEHOLDER_MODES", "WRAP_OPSET", "pad_mode", "placeholder_mode"]
 
-#: First opset whose `Pad` has mode="wrap".
-WRAP_OPSET = 19
 
 #: Modes traced as a placeholder `Pad`, lowered after conversion.
 PLACEHOLDER_MODES = ("replicate", "symmetric", "circular")

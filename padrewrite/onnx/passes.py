@@ -31,13 +31,12 @@ from padrewrite.onnx.hoist_pads_above_pointwise_ops import (
 )
 from padrewrite.onnx.lower_placeholder_pads import lower_placeholder_pads
 from padrewrite.onnx.match_pad_value_types import match_pad_value_types
+from padrewrite.onnx.opsets import TF2ONNX_MAX_OPSET
 from padrewrite.onnx.raise_opset import raise_opset
 from padrewrite.onnx.sink_pads_below_layout_ops import sink_pads_below_layout_ops
 
 __all__ = ["PASSES", "Pass", "PassOptions", "PassResult", "run_passes"]
 
-#: tf2onnx 1.17's highest opset; higher opsets are reached by `raise-opset`.
-TF2ONNX_MAX_OPSET = 18
 
 
 @dataclasses.dataclass(frozen=True)

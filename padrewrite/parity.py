@@ -196,12 +196,15 @@ def check_parity(
     )
 
 
-def make_inputs(keras_model, *, input_shapes=None, batch_size=2, samples=3, seed=0):
+def make_inputs(
+    keras_model, *, input_shapes=None, batch_size=2, samples=3, seed=0, extremes=True
+):
     """`(io, shapes, batches)`: the model's inputs described, their concrete
-    shapes, and the flat input batches (`samples` random, zeros, ones)."""
+    shapes, and the flat input batches (`samples` random, then zeros and ones
+    unless `extremes` is false)."""
     io = describe_io(keras_model)
     shapes = _resolve_shapes(io, input_shapes or {}, batch_size)
-    return io, shapes, list(_sample_inputs(io, shapes, samples, seed))
+    return io, shapes, list(_sample_inputs(io, shapes, samples, seed, extremes))
 
 
 def render_parity(report: ParityReport) -> list[str]:
@@ -329,12 +332,12 @@ def _resolve_shapes(io, input_shapes, batch_size):
     return shapes
 
 
-def _sample_inputs(io, shapes, samples, seed):
+def _sample_inputs(io, shapes, samples, seed, extremes=True):
     """`samples` random batches, then zeros, then ones; each a flat list."""
     rng = np.random.default_rng(seed)
     for _ in range(samples):
         yield [_random(rng, shape, dtype) for shape, dtype in zip(shapes, io.input_dtypes)]
-    for fill in (0, 1):
+    for fill in (0, 1) if extremes else ():
         yield [np.full(shape, fill, dtype=dtype) for shape, dtype in zip(shapes, io.input_dtypes)]
 
 

@@ -194,6 +194,8 @@ def parse_mode(value, name: str = "mode") -> ModeChoice:
 
     if isinstance(value, str):
         if "=" not in value and "," not in value:
+            if name != "mode":
+                return ModeChoice(default=mode_of(value))
             return ModeChoice(default=normalize_mode(value.strip()))
         entries = [entry.strip() for entry in value.split(",")]
         pairs = []

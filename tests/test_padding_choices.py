@@ -361,17 +361,6 @@ def test_plan_lists_the_layers_a_small_backbone_refuses(small_backbone):
         padrewrite.rewrite_file(small_backbone, small_backbone.with_name("o.keras"))
 
 
-def test_fallback_replicate_exports_and_verifies_a_small_backbone(small_backbone, tmp_path):
-    report = padrewrite.rewrite_file(
-        small_backbone, tmp_path / "o.keras", mode="reflect", fallback_mode="replicate",
-        onnx_path=tmp_path / "o.onnx", verify=True,
-    )
-    assert report.status == "passed", report.to_dict()
-    assert [r.path for r in report.rewrite.fallback] == TOO_SMALL
-    assert {r.mode for r in report.rewrite.fallback} == {"replicate"}
-    assert report.parity and report.keras_check
-
-
 # -- arguments ----------------------------------------------------------------------------
 
 

@@ -393,3 +393,15 @@ def test_constant_value_applies_to_constant_axes_wherever_they_come_from():
                     if isinstance(layer, _BasePadding) and "constant" in layer.axis_modes]
         assert constant and {layer.constant_value for layer in constant} == {2.0}
         assert_pads_match_numpy(result.model, _data(model))
+
+
+@pytest.mark.parametrize("mode", ["H=reflect,W=circular", "H=constant,W=replicate"])
+def test_per_axis_pads_hoisted_above_pointwise_ops_keep_parity(tmp_path, mode):
+    inputs = keras.Input((12, 12, 4), name="image")
+    x = L.ReLU(name="relu")(L.Conv2D(16, 1, name="expand")(inputs))
+    x = L.DepthwiseConv2D(3, padding="same", name="dw")(x)
+    model = _randomize(keras.Model(inputs, L.Conv2D(4, 1, name="project")(x)))
+    result = rewrite_model(model, mode)
+    export = padrewrite.export_onnx(result.model, tmp_path / "m.onnx", opset=19)
+    assert export.pads_hoisted == 1  # the first copying pad moves above the 1x1 conv
+    assert padrewrite.check_parity(result.model, tmp_path / "m.onnx")

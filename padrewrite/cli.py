@@ -317,7 +317,7 @@ def _report_lines(report) -> list[str]:
     rewrite = report.rewrite
     lines = [f"note: {note}" for note in report.load_notes]
     lines += [*render_table(rewrite), rewrite.summary()]
-    if not rewrite.rewritten:
+    if not rewrite.rewritten and not rewrite.refused:
         note = "nothing to rewrite: no layer needs explicit padding"
         if report.status != "planned":
             note += "; the model is written unchanged"

@@ -406,3 +406,18 @@ def test_per_axis_pads_hoisted_above_pointwise_ops_keep_parity(tmp_path, mode):
     export = padrewrite.export_onnx(result.model, tmp_path / "m.onnx", opset=19)
     assert export.pads_hoisted == 1  # the first copying pad moves above the 1x1 conv
     assert padrewrite.check_parity(result.model, tmp_path / "m.onnx")
+
+
+@pytest.mark.parametrize("opset", [18, 19])
+def test_per_axis_pads_computed_at_run_time_export_exactly(tmp_path, opset):
+    """Unknown sizes and a strided conv: the pads come from the run-time shape, per group."""
+    inputs = keras.Input((None, None, 3), name="image")
+    x = L.Conv2D(4, 3, strides=2, padding="same", name="c1")(inputs)
+    model = _randomize(keras.Model(inputs, L.Conv2D(4, (4, 3), padding="same", name="c2")(x)))
+    result = rewrite_model(model, "H=constant,W=circular")
+    export = padrewrite.export_onnx(result.model, tmp_path / "m.onnx", opset=opset)
+    assert not FORBIDDEN & set(export.node_counts)
+    assert export.node_counts["Pad"] == (4 if opset == 19 else 2)
+    for shape in ((1, 11, 10, 3), (2, 12, 13, 3)):
+        assert padrewrite.check_parity(
+            result.model, tmp_path / "m.onnx", input_shapes={"image": shape})

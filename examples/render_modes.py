@@ -1,9 +1,11 @@
-"""Render docs/modes.png: the five padding modes side by side.
+"""Render docs/modes.png: the five padding modes side by side, and one mode per axis.
 
 Top row: a synthetic 96x96 landscape padded by 24 pixels on every side with
-`padrewrite.layers.Padding2D` in each mode; a dashed frame marks the original
-image. Bottom row: the 1D example [1, 2, 3] padded by 2 with `Padding1D`.
-Every result is checked against numpy.pad before it is drawn.
+`padrewrite.layers.Padding2D` in each mode, then with one mode per axis
+(constant height, circular width: a 360° panorama); a dashed frame marks the
+original image. Bottom row: the 1D example [1, 2, 3] padded by 2 with
+`Padding1D`. Every result is checked against numpy.pad (axis by axis for the
+per-axis mode) before it is drawn.
 
     python examples/render_modes.py [--out docs/modes.png]
 """
@@ -26,6 +28,10 @@ COLOURS = {
     "symmetric": "#9467bd",
     "circular": "#d62728",
 }
+#: The per-axis example: one mode for the height, one for the width.
+PER_AXIS = ("constant", "circular")
+PER_AXIS_LABEL = "H=constant,W=circular"
+COLOURS[PER_AXIS_LABEL] = "#ff7f0e"
 
 
 def landscape(size=SIZE):
@@ -82,7 +88,20 @@ def pad_all(image, row):
         expected_row = np.pad(np.asarray(row, "float32"), ROW_PAD, mode=NUMPY_NAMES[mode])
         np.testing.assert_array_equal(padded_row, expected_row)
         results[mode] = (padded, padded_row.astype(int).tolist())
+
+    padded = np.asarray(Padding2D(PAD, mode=PER_AXIS)(image[None])[0])
+    expected = np.pad(image, ((PAD, PAD), (0, 0), (0, 0)), mode=NUMPY_NAMES[PER_AXIS[0]])
+    expected = np.pad(expected, ((0, 0), (PAD, PAD), (0, 0)), mode=NUMPY_NAMES[PER_AXIS[1]])
+    np.testing.assert_array_equal(padded, expected)
+    results[PER_AXIS_LABEL] = (padded, None)
     return results
+
+
+def draw_note(ax, text, colour):
+    """Text in place of the 1D row, for the per-axis example."""
+    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=9.5, color=colour,
+            transform=ax.transAxes)
+    ax.axis("off")
 
 
 def draw_row(ax, values, colour):
@@ -133,7 +152,7 @@ def render(out: Path):
 
     results = pad_all(landscape(), ROW)
     modes = list(results)
-    fig = plt.figure(figsize=(13.5, 3.75), dpi=100)
+    fig = plt.figure(figsize=(16.2, 3.75), dpi=100)
     grid = fig.add_gridspec(2, len(modes), height_ratios=[7.0, 1.1], hspace=0.04, wspace=0.06)
     for col, mode in enumerate(modes):
         padded, padded_row = results[mode]
@@ -161,6 +180,7 @@ def render(out: Path):
         for spine in ax.spines.values():
             spine.set_edgecolor(COLOURS[mode])
             spine.set_linewidth(2.5)
+        per_axis = mode == PER_AXIS_LABEL
         title = "constant (0)" if mode == "constant" else mode
         ax.text(
             0.5,
@@ -176,7 +196,8 @@ def render(out: Path):
         ax.text(
             0.5,
             1.02,
-            f"np.pad(mode='{NUMPY_NAMES[mode]}')",
+            "np.pad per axis" if per_axis
+            else f"np.pad(mode='{NUMPY_NAMES[mode]}')",
             transform=ax.transAxes,
             ha="center",
             va="bottom",
@@ -185,18 +206,24 @@ def render(out: Path):
             color="#444444",
         )
 
-        draw_row(fig.add_subplot(grid[1, col]), padded_row, COLOURS[mode])
+        if per_axis:
+            draw_note(fig.add_subplot(grid[1, col]),
+                      "width wraps (360° panorama),\nheight padded with 0",
+                      COLOURS[mode])
+        else:
+            draw_row(fig.add_subplot(grid[1, col]), padded_row, COLOURS[mode])
 
     fig.suptitle(
         f"padrewrite padding modes — {SIZE}×{SIZE} image padded by {PAD} px "
-        f"(dashed frame = original);  below: [1, 2, 3] padded by {ROW_PAD}",
+        f"(dashed frame = original), last: one mode per axis;  below: [1, 2, 3] padded by "
+        f"{ROW_PAD}",
         fontsize=12.5,
         y=1.035,
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, bbox_inches="tight", pad_inches=0.08)
     plt.close(fig)
-    return {mode: row for mode, (_, row) in results.items()}
+    return {mode: row for mode, (_, row) in results.items() if row is not None}
 
 
 def main(argv=None):

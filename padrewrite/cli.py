@@ -27,7 +27,7 @@ from padrewrite.errors import (
     bug_message,
     one_line,
 )
-from padrewrite.modes import ALIASES, MODES, normalize_mode
+from padrewrite.modes import CAUSAL_MODES, FALLBACK_MODES, parse_mode, parse_mode_for
 from padrewrite.onnx.opsets import DEFAULT_OPSET, MIN_OPSET
 
 RULE_CHOICES = ("conv-same", "conv-causal", "conv-transpose", "zero-padding", "pooling-same")
@@ -99,7 +99,8 @@ def _handle_errors(command):
         except InputError as error:
             if debug:
                 traceback.print_exc()
-            raise UsageFailure(one_line(error)) from None
+            # Long enough to name every layer a rewrite refuses.
+            raise UsageFailure(one_line(error, 2000)) from None
         except InternalError as error:
             if debug:
                 traceback.print_exception(error.error)
@@ -141,7 +142,28 @@ def _parse_input_shapes(values) -> dict:
     return shapes
 
 
-_MODE_CHOICES = click.Choice([*MODES, *ALIASES], case_sensitive=False)
+class _ModeType(click.ParamType):
+    """A mode, or modes per axis ("H=constant,W=circular"), parsed by `padrewrite.modes`."""
+
+    name = "MODE"
+
+    def convert(self, value, param, ctx):
+        try:
+            return parse_mode(value)
+        except InputError as error:
+            self.fail(str(error), param, ctx)
+
+
+class _ModeForType(click.ParamType):
+    """GLOB=MODE: a mode (maybe per axis) for the layers whose name or path matches."""
+
+    name = "GLOB=MODE"
+
+    def convert(self, value, param, ctx):
+        try:
+            return parse_mode_for([value])[0]
+        except InputError as error:
+            self.fail(str(error), param, ctx)
 
 
 def _common_options(function):
@@ -189,8 +211,21 @@ def main():
 
 @main.command("rewrite")
 @click.argument("model", type=click.Path(path_type=Path))
-@click.option("--mode", type=_MODE_CHOICES, default="reflect", show_default=True,
-              help="Padding mode (edge = replicate, wrap = circular, zero = constant 0).")
+@click.option("--mode", type=_ModeType(), default="reflect", show_default=True,
+              help="Padding mode: constant, reflect, replicate, symmetric, circular (zero, "
+                   "edge, wrap), or one per axis: H=constant,W=circular (T or L for 1D, "
+                   "D/H/W; an entry without an axis is the default, e.g. reflect,W=wrap).")
+@click.option("--mode-for", "mode_for", multiple=True, type=_ModeForType(),
+              help="Mode for the layers whose name or path matches GLOB, e.g. "
+                   "'decoder/*=replicate' (the last match wins). Repeatable.")
+@click.option("--causal-mode", type=click.Choice(CAUSAL_MODES),
+              help="Causal convolutions: pad replicate or constant (they stay causal), or "
+                   "as-mode to accept a mode that reads future samples [default: refuse "
+                   "reflect/symmetric/circular there].")
+@click.option("--fallback-mode", type=click.Choice(FALLBACK_MODES),
+              help="Where the mode cannot pad an axis (reflect: pad >= size; symmetric, "
+                   "circular: pad > size): pad it replicate or constant, or skip the layer "
+                   "[default: refuse].")
 @click.option("-o", "--output", type=click.Path(path_type=Path),
               help="Rewritten model file (.keras or .h5).")
 @click.option("--value", type=float, default=None, help="Fill value for --mode constant.")
@@ -213,13 +248,12 @@ def main():
               help="Disable a rule. Repeatable.")
 @_common_options
 @_handle_errors
-def rewrite_command(model, mode, output, value, onnx_path, opset, no_hoist, verify, plan,
-                    include, exclude, rules, skip_rules, atol, rtol, samples, input_shapes,
-                    as_json, imports, unsafe):
+def rewrite_command(model, mode, mode_for, causal_mode, fallback_mode, output, value, onnx_path,
+                    opset, no_hoist, verify, plan, include, exclude, rules, skip_rules, atol,
+                    rtol, samples, input_shapes, as_json, imports, unsafe):
     """Rewrite MODEL's 'same'/'causal' convolutions to explicit padding + 'valid'."""
     if not plan and output is None:
         raise UsageFailure("missing -o/--output (or use --plan to write nothing).")
-    mode = normalize_mode(mode)
     shapes = _parse_input_shapes(input_shapes)
     _quiet_tensorflow()
     from padrewrite.pipeline import rewrite_file
@@ -227,7 +261,8 @@ def rewrite_command(model, mode, output, value, onnx_path, opset, no_hoist, veri
     report = rewrite_file(
         model, output, mode, constant_value=value, onnx_path=onnx_path, opset=opset,
         hoist=not no_hoist, verify=verify, plan=plan, include=include, exclude=exclude,
-        rules=rules, skip_rules=skip_rules, atol=atol, rtol=rtol, samples=samples,
+        rules=rules, skip_rules=skip_rules, mode_for=mode_for, causal_mode=causal_mode,
+        fallback_mode=fallback_mode, atol=atol, rtol=rtol, samples=samples,
         input_shapes=shapes or None, imports=imports, safe_mode=not unsafe,
         on_stage=_progress(sys.stderr.isatty() and not as_json),
     )
@@ -273,12 +308,14 @@ def _report_lines(report) -> list[str]:
     rewrite = report.rewrite
     lines = [f"note: {note}" for note in report.load_notes]
     lines += [*render_table(rewrite), rewrite.summary()]
-    if not rewrite.rewritten:
+    if not rewrite.rewritten and not rewrite.refused:
         note = "nothing to rewrite: no layer needs explicit padding"
         if report.status != "planned":
             note += "; the model is written unchanged"
         lines.append(note)
     if report.status == "planned":
+        if rewrite.refusal:
+            lines.append(f"would fail without --plan (exit 2): {rewrite.refusal}")
         lines.append("plan only: nothing written")
         return lines
     if report.reload is not None:

@@ -17,9 +17,12 @@ from keras import ops
 
 from padrewrite.arithmetic import normalize_padding, same_pads, spatial_axes
 from padrewrite.modes import (
+    AXIS_NAMES,
+    axis_modes,
     check_constant_value,
     exceeded_limit,
     limit_phrase,
+    normalize_layer_mode,
     normalize_mode,
 )
 
@@ -84,8 +87,33 @@ def _pad_axis(x, axis, before, after, mode):
 def pad_tensor(x, axes, pads, mode, constant_value=0.0):
     """Pad `x` on `axes` by `pads` (one `(before, after)` per axis) in `mode`.
 
-    Pads may be Python ints or scalar integer tensors (run-time amounts).
+    `mode` is one mode, or one mode per axis (a tuple): the axes sharing a
+    mode are padded by one op, the constant group last (nearest the
+    convolution). Padding along different axes commutes, so the result is
+    numpy.pad applied axis by axis, whatever the order. Pads may be Python
+    ints or scalar integer tensors (run-time amounts).
     """
+    if not isinstance(mode, str):
+        groups = {}
+        for axis, pair, axis_mode in zip(axes, pads, mode):
+            groups.setdefault(axis_mode, []).append((axis, pair))
+        for group_mode in sorted(groups, key=lambda m: m == "constant"):
+            members = groups[group_mode]
+            if all(_is_zero(v) for _, pair in members for v in pair):
+                continue
+            x = _pad_in_mode(
+                x, [a for a, _ in members], [p for _, p in members], group_mode, constant_value
+            )
+        return x
+    return _pad_in_mode(x, axes, pads, mode, constant_value)
+
+
+def _is_zero(value):
+    return isinstance(value, int) and value == 0
+
+
+def _pad_in_mode(x, axes, pads, mode, constant_value):
+    """Pad `x` on `axes` by `pads`, every axis in the single mode `mode`."""
     if _placeholder_pads.get() and mode in _PLACEHOLDER_MODES:
         import tensorflow as tf
 
@@ -130,10 +158,15 @@ class _BasePadding(keras.layers.Layer):
         # Padding only moves values: keep the input's dtype (no autocast).
         kwargs["autocast"] = False
         super().__init__(**kwargs)
-        self.mode = normalize_mode(mode)
+        self.mode = normalize_layer_mode(mode, self.rank)
         self.constant_value = check_constant_value(self.mode, constant_value)
         self.data_format = _standardize_data_format(data_format)
         self.input_spec = keras.layers.InputSpec(ndim=self.rank + 2)
+
+    @property
+    def axis_modes(self) -> tuple[str, ...]:
+        """The mode of each spatial axis."""
+        return axis_modes(self.mode, self.rank)
 
     def _spatial_axes(self):
         return spatial_axes(self.rank, self.data_format)
@@ -153,18 +186,19 @@ class _BasePadding(keras.layers.Layer):
         """Raise if a known axis is too small for the pads `self.mode` allows."""
         if self.mode == "constant":
             return
-        for index, (axis, pair) in enumerate(
-            zip(self._spatial_axes(), self._static_pads(input_shape))
+        for index, (axis, pair, mode) in enumerate(
+            zip(self._spatial_axes(), self._static_pads(input_shape), self.axis_modes)
         ):
             size = input_shape[axis]
-            limit = exceeded_limit(self.mode, size, pair)
+            limit = exceeded_limit(mode, size, pair)
             if limit is not None:
                 arguments = self._arguments()
                 names = " or ".join(f"`{name}`" for name in arguments if name != "strides")
                 received = ", ".join(f"{name}={value!r}" for name, value in arguments.items())
+                where = "" if isinstance(self.mode, str) else f" on axis {AXIS_NAMES[self.rank][index]}"
                 raise ValueError(
-                    f"Layer '{self.name}': with mode='{self.mode}' each pad must be "
-                    f"{limit_phrase(self.mode)}, but spatial axis {index} (tensor "
+                    f"Layer '{self.name}': with mode='{mode}'{where} each pad must be "
+                    f"{limit_phrase(mode)}, but spatial axis {index} (tensor "
                     f"axis {axis}) has size {size} and pads (before, after)={pair}, "
                     f"more than {limit}. Use a smaller {names}, a larger input, or "
                     f"mode='replicate' or 'constant'. Received: {received}, "
@@ -221,8 +255,11 @@ class _Padding(_BasePadding):
         padding: int, one int per spatial axis, or one `(before, after)` pair
             per spatial axis (as Keras `ZeroPadding{1,2,3}D`).
         mode: "constant", "reflect", "replicate", "symmetric" or "circular"
-            (aliases: "zero", "edge", "wrap").
-        constant_value: the fill value in constant mode.
+            (aliases: "zero", "edge", "wrap"), or one mode per spatial axis,
+            e.g. `("constant", "circular")` to wrap the width only (also
+            written "H=constant,W=circular"). The config keeps a single mode
+            as a string and per-axis modes as a tuple.
+        constant_value: the fill value of the constant axes.
         data_format: "channels_last" or "channels_first".
     """
 

@@ -122,6 +122,9 @@ def rewrite_file(
     exclude: tuple[str, ...] = (),
     rules: tuple[str, ...] = (),
     skip_rules: tuple[str, ...] = (),
+    mode_for=(),
+    causal_mode: str | None = None,
+    fallback_mode: str | None = None,
     atol: float | None = None,
     rtol: float | None = None,
     samples: int = 3,
@@ -136,8 +139,8 @@ def rewrite_file(
         model_path: a `.keras` or `.h5` model file; never modified.
         output_path: the rewritten model (`.keras` or `.h5`, from its suffix);
             not needed with `plan`.
-        mode, constant_value, include, exclude, rules, skip_rules: as
-            `padrewrite.rewrite_model`.
+        mode, constant_value, include, exclude, rules, skip_rules, mode_for,
+            causal_mode, fallback_mode: as `padrewrite.rewrite_model`.
         onnx_path: also export the rewritten model to this ONNX file.
         opset, hoist: as `padrewrite.export_onnx`.
         verify: reload the written file and check that it computes what the
@@ -147,7 +150,11 @@ def rewrite_file(
             against the reloaded model with onnxruntime (`atol`, `rtol`,
             `samples`, `input_shapes` as `padrewrite.check_parity`). Without
             it the written file is still deserialized before it is kept.
-        plan: load and rewrite in memory only; write nothing.
+        plan: load and rewrite in memory only; write nothing. Layers the
+            choices refuse (pads too large for their mode without a
+            fallback, causal convolutions that would read the future) do not
+            raise then: the planned report lists them with action "refused"
+            and `rewrite.refusal` holds the error a real run would raise.
         imports: modules to import first (they register custom layers).
         safe_mode: Keras safe mode for loading (False allows Lambda layers).
         on_stage: called with a `Stage` when each stage starts and ends.
@@ -166,7 +173,8 @@ def rewrite_file(
         return job.run(
             model_path, output_path, mode, constant_value, onnx_path, opset, hoist, verify,
             plan, dict(include=tuple(include), exclude=tuple(exclude), rules=tuple(rules),
-                       skip_rules=tuple(skip_rules)),
+                       skip_rules=tuple(skip_rules), mode_for=mode_for,
+                       causal_mode=causal_mode, fallback_mode=fallback_mode),
             dict(atol=atol, rtol=rtol, samples=samples, input_shapes=input_shapes or None),
             tuple(imports), safe_mode,
         )
@@ -253,10 +261,9 @@ class _Job:
             import_modules,
             load_model,
         )
-        from padrewrite.modes import check_constant_value, normalize_mode
+        from padrewrite.modes import parse_mode
 
-        mode = normalize_mode(mode)
-        constant_value = check_constant_value(mode, constant_value)
+        mode = parse_mode(mode)
         model_path = check_model_path(model_path)
         if not plan:
             if output_path is None:
@@ -272,10 +279,15 @@ class _Job:
         import_modules(imports)
         with self.stage("load", f"loading {model_path}"):
             original = load_model(model_path, safe_mode=safe_mode, notes=self.load_notes)
-        from padrewrite.rewrite import rewrite_model
+        from padrewrite.rewrite import RewriteError, rewrite_model
 
         with self.stage("rewrite", f"rewriting ({mode})"):
-            result = rewrite_model(original, mode, constant_value, **selection)
+            try:
+                result = rewrite_model(original, mode, constant_value, **selection)
+            except RewriteError as error:
+                if not plan or error.report is None:
+                    raise
+                return self._report("planned", model_path, None, None, error.report)
         if not result.report.rewritten and result.report.notes:
             # The input model itself is written: no class change, no shared layer.
             result = dataclasses.replace(
@@ -285,7 +297,7 @@ class _Job:
             return self._report("planned", model_path, None, None, result.report)
         return self._write(
             original, result, model_path, output_path, onnx_path, opset, hoist, verify,
-            parity_options, safe_mode, exact=(mode == "constant" and constant_value == 0.0),
+            parity_options, safe_mode, exact=_computes_the_original(result.report),
         )
 
     def _write(self, original, result, model_path, output_path, onnx_path, opset, hoist,
@@ -380,6 +392,15 @@ class _Job:
             stages=tuple(self.stages),
             **checks,
         )
+
+
+def _computes_the_original(report) -> bool:
+    """Whether every rewritten layer pads with zeros, as 'same'/'causal' do."""
+    return (
+        report.constant_value == 0.0
+        and (bool(report.rewritten) or report.mode == "constant")
+        and all(record.mode == "constant" for record in report.rewritten)
+    )
 
 
 def _reload(staged: Path, target: Path, safe_mode: bool, *, full: bool):

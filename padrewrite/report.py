@@ -5,6 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 REWRITTEN, SKIPPED, UNCHANGED = "rewritten", "skipped", "unchanged"
+#: Rewritten, but some axis in the fallback mode (the chosen one cannot pad it).
+FALLBACK = "fallback"
+#: Not rewritten because the choices given do not allow it (a pad too large
+#: for the mode with no fallback, a causal convolution that would read the
+#: future); `rewrite_model` raises, and a plan shows these records.
+REFUSED = "refused"
 
 
 @dataclass(frozen=True)
@@ -13,7 +19,10 @@ class LayerRecord:
 
     `path` is the layer's name prefixed by the nested models it sits in
     (`outer/backbone/conv1`); `pads` has one `[before, after]` per spatial
-    axis, `None` for an amount computed at run time.
+    axis, `None` for an amount computed at run time. `mode` is the mode the
+    layer pads (or would pad) in: "reflect", or per axis
+    "H=constant,W=circular". `causal` is set for causal convolutions only:
+    whether the rewrite still reads no future sample.
     """
 
     path: str
@@ -27,6 +36,7 @@ class LayerRecord:
     mode: str | None = None
     pad_layer: str | None = None
     call_index: int = 0
+    causal: bool | None = None
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -77,13 +87,32 @@ class RewriteReport:
     constant_value: float
     records: tuple[LayerRecord, ...] = field(default_factory=tuple)
     notes: tuple[ModelNote, ...] = field(default_factory=tuple)
+    mode_for: tuple[tuple[str, str], ...] = ()
+    causal_mode: str | None = None
+    fallback_mode: str | None = None
+    #: The error a rewrite with these choices raises (refused layers), else None.
+    refusal: str | None = None
 
     def with_action(self, action: str) -> tuple[LayerRecord, ...]:
         return tuple(r for r in self.records if r.action == action)
 
     @property
     def rewritten(self) -> tuple[LayerRecord, ...]:
-        return self.with_action(REWRITTEN)
+        """Every rewritten layer call, those using the fallback mode included."""
+        return tuple(r for r in self.records if r.action in (REWRITTEN, FALLBACK))
+
+    @property
+    def fallback(self) -> tuple[LayerRecord, ...]:
+        return self.with_action(FALLBACK)
+
+    @property
+    def refused(self) -> tuple[LayerRecord, ...]:
+        return self.with_action(REFUSED)
+
+    @property
+    def not_causal(self) -> tuple[LayerRecord, ...]:
+        """Rewritten causal convolutions that read future samples (causal_mode 'as-mode')."""
+        return tuple(r for r in self.rewritten if r.causal is False)
 
     @property
     def skipped(self) -> tuple[LayerRecord, ...]:
@@ -103,23 +132,39 @@ class RewriteReport:
         ):
             records = [r for r in self.records if r.kind == kind]
             if records or kind == "convolution":
-                done = sum(r.action == REWRITTEN for r in records)
+                done = sum(r.action in (REWRITTEN, FALLBACK) for r in records)
                 parts.append(f"{done} of {len(records)} {plural}")
         mode = self.mode
         if mode == "constant":
             mode = f"constant {self.constant_value:g}"
-        return f"rewrote {', '.join(parts)} ({mode}); {len(self.skipped)} skipped"
+        choices = [mode, *(f"{glob}={choice}" for glob, choice in self.mode_for)]
+        if self.causal_mode is not None:
+            choices.append(f"causal {self.causal_mode}")
+        text = f"rewrote {', '.join(parts)} ({'; '.join(choices)}); {len(self.skipped)} skipped"
+        if self.fallback:
+            text += f"; {len(self.fallback)} with fallback {self.fallback_mode}"
+        if self.not_causal:
+            text += f"; {len(self.not_causal)} causal convolution(s) no longer causal"
+        if self.refused:
+            text += f"; {len(self.refused)} refused"
+        return text
 
     def to_dict(self) -> dict:
         return {
             "model": self.model_name,
             "mode": self.mode,
             "constant_value": self.constant_value,
+            "mode_for": [[glob, choice] for glob, choice in self.mode_for],
+            "causal_mode": self.causal_mode,
+            "fallback_mode": self.fallback_mode,
             "summary": self.summary(),
+            "refusal": self.refusal,
             "counts": {
-                REWRITTEN: len(self.rewritten),
+                REWRITTEN: len(self.with_action(REWRITTEN)),
+                FALLBACK: len(self.fallback),
                 SKIPPED: len(self.skipped),
                 UNCHANGED: len(self.unchanged),
+                REFUSED: len(self.refused),
             },
             "layers": [r.to_dict() for r in self.records],
             "notes": [note.to_dict() for note in self.notes],
@@ -134,20 +179,21 @@ def format_pads(pads) -> str:
 
 def render_table(report: RewriteReport) -> list[str]:
     """The per-layer table as plain text lines."""
-    header = ("layer", "class", "action", "pads", "reason")
+    header = ("layer", "class", "action", "mode", "pads", "reason")
     rows = [
         (
             r.path + (f" (call {r.call_index})" if r.call_index else ""),
             r.class_name,
             r.action,
+            r.mode or "-",
             format_pads(r.pads),
             r.reason,
         )
         for r in report.records
     ]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(5)]
     lines = []
     for row in [header, *rows] if rows else []:
-        cells = [cell.ljust(width) for cell, width in zip(row[:4], widths)]
-        lines.append("  ".join([*cells, row[4]]).rstrip())
+        cells = [cell.ljust(width) for cell, width in zip(row[:5], widths)]
+        lines.append("  ".join([*cells, row[5]]).rstrip())
     return lines + [note.line() for note in report.notes]

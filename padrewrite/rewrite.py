@@ -19,14 +19,26 @@ from padrewrite import keras_internals as internals
 from padrewrite.errors import InputError
 from padrewrite.layers import PADDING_CLASSES, SAME_PADDING_CLASSES
 from padrewrite.modes import (
+    AXIS_NAMES,
+    CAUSAL_MODES,
+    FALLBACK_MODES,
+    FUTURE_READING_MODES,
+    axis_modes,
+    check_choice,
     check_constant_value,
     exceeded_limit,
+    format_mode,
     limit_phrase,
-    normalize_mode,
+    normalize_layer_mode,
+    parse_mode,
+    parse_mode_for,
+    uses_constant,
 )
 from padrewrite.report import (
     CLASS_CHANGED,
+    FALLBACK,
     LAYER_SHARED,
+    REFUSED,
     REWRITTEN,
     SKIPPED,
     UNCHANGED,
@@ -56,7 +68,17 @@ __all__ = ["RewriteError", "RewriteResult", "rewrite_model"]
 
 
 class RewriteError(InputError):
-    """A model the engine cannot rewrite exactly; the message says why and what to do."""
+    """A model the engine cannot rewrite exactly; the message says why and what to do.
+
+    When the walk over the model was complete (layers refused by the choices
+    given: pads too large for their mode, causal convolutions that would read
+    the future), `report` is the `RewriteReport` with those layers' records
+    (action "refused"); otherwise it is None.
+    """
+
+    def __init__(self, message: str, report: RewriteReport | None = None):
+        super().__init__(message)
+        self.report = report
 
 
 @dataclass(frozen=True)
@@ -74,6 +96,9 @@ def rewrite_model(
     exclude: tuple[str, ...] = (),
     rules: tuple[str, ...] = (),
     skip_rules: tuple[str, ...] = (),
+    mode_for=(),
+    causal_mode: str | None = None,
+    fallback_mode: str | None = None,
 ) -> RewriteResult:
     """Return a new model whose 'same'/'causal' layers pad explicitly in `mode`.
 
@@ -81,17 +106,48 @@ def rewrite_model(
         model: a Functional or Sequential Keras model (nested models allowed);
             it is left untouched.
         mode: "constant", "reflect", "replicate", "symmetric" or "circular"
-            (aliases "zero", "edge", "wrap").
-        constant_value: fill value in constant mode.
+            (aliases "zero", "edge", "wrap"), or one mode per spatial axis:
+            "H=constant,W=circular" (axes T or L for 1D, D/H/W for 3D; an
+            entry without an axis, as in "reflect,W=circular", is the mode of
+            the axes not named), a dict {"W": "circular", ...}, or a
+            `padrewrite.modes.ModeChoice`.
+        constant_value: fill value of the axes padded in constant mode.
         include: layer-name globs; when given, only matching layers are rewritten.
         exclude: layer-name globs never rewritten.
         rules: opt-in rules to enable (e.g. "zero-padding", "pooling-same").
         skip_rules: rules to disable.
+        mode_for: per-layer modes on top of `mode`: {glob: mode}, (glob, mode)
+            pairs or "GLOB=MODE" strings; the mode may be per axis. When
+            several globs match a layer, the last one wins.
+        causal_mode: for causal convolutions ('causal' Conv1D). None (the
+            default) refuses a mode that would copy future samples into their
+            left pad (reflect, symmetric, circular on the time axis);
+            "replicate" or "constant" pads every causal convolution so (they
+            stay causal); "as-mode" accepts the mode as chosen, and the report
+            marks those layers `causal=False`.
+        fallback_mode: where the chosen mode cannot pad an axis (reflect: pad
+            >= size; symmetric, circular: pad > size): None (the default)
+            refuses, "replicate" or "constant" pad those axes so instead
+            (action "fallback"), "skip" leaves the layer as it is (action
+            "skipped").
 
     Globs match a layer's name or its path through nested models (`outer/conv1`).
+
+    Raises:
+        RewriteError: the model cannot be rewritten with these choices; when
+            layers were refused, the message names all of them and the
+            error's `report` has their records.
+        InputError: an argument is wrong.
     """
-    mode = normalize_mode(mode)
-    constant_value = check_constant_value(mode, constant_value)
+    choice = parse_mode(mode)
+    mode_for = parse_mode_for(mode_for)
+    causal_mode = check_choice(causal_mode, CAUSAL_MODES, "causal_mode")
+    fallback_mode = check_choice(fallback_mode, FALLBACK_MODES, "fallback_mode")
+    used = set(choice.modes).union(*(c.modes for _, c in mode_for), {causal_mode, fallback_mode})
+    if "constant" in used:
+        constant_value = check_constant_value("constant", constant_value)
+    else:
+        constant_value = check_constant_value(str(choice), constant_value)
     for argument, names in (("rules", rules), ("skip_rules", skip_rules)):
         unknown = [name for name in names if name not in RULE_NAMES]
         if unknown:
@@ -102,7 +158,10 @@ def rewrite_model(
     _check_graph(model, model.name)
     all_layers = _all_layers(model)
     rewriter = _Rewriter(
-        mode=mode,
+        choice=choice,
+        mode_for=mode_for,
+        causal_mode=causal_mode,
+        fallback_mode=fallback_mode,
         constant_value=constant_value,
         include=tuple(include),
         exclude=tuple(exclude),
@@ -116,11 +175,17 @@ def rewrite_model(
         new.set_weights(old.get_weights())
     report = RewriteReport(
         model_name=model.name,
-        mode=mode,
+        mode=str(choice),
         constant_value=rewriter.constant_value,
         records=tuple(rewriter.records),
         notes=tuple(rewriter.notes),
+        mode_for=tuple((glob, str(c)) for glob, c in mode_for),
+        causal_mode=causal_mode,
+        fallback_mode=fallback_mode,
     )
+    refusal = rewriter.refusal_message(str(choice), causal_mode)
+    if refusal is not None:
+        raise RewriteError(refusal, replace(report, refusal=refusal))
     return RewriteResult(model=new_model, report=report)
 
 
@@ -165,9 +230,15 @@ class _Rewriter:
     """State of one rewrite: copies made so far, records, names in use."""
 
     def __init__(
-        self, mode, constant_value, include, exclude, enabled_opt_in, disabled, taken_names
+        self, choice, mode_for, causal_mode, fallback_mode, constant_value, include, exclude,
+        enabled_opt_in, disabled, taken_names,
     ):
-        self.mode = mode
+        self.choice = choice
+        self.mode_for = mode_for
+        self.causal_mode = causal_mode
+        self.fallback_mode = fallback_mode
+        self.refused_causal: list[tuple[str, str]] = []
+        self.refused_limits: list[tuple[str, str, str]] = []
         self.constant_value = constant_value
         self.include = include
         self.exclude = exclude
@@ -255,7 +326,7 @@ class _Rewriter:
             return None, self.rebuild(layer, f"{prefix}{layer.name}/")
         if not isinstance(layer, keras.layers.Layer):
             return None, layer  # a keras.ops operation: no weights, no padding
-        decision = self._decide(layer, prefix, input_shape, site_consumers, call_index)
+        decision, mode = self._decide(layer, prefix, input_shape, site_consumers, call_index)
         if not isinstance(decision, Rewrite):
             if id(layer) not in self.copies and not isinstance(layer, RECURRENT_CONVOLUTIONS):
                 self._report_hidden_convolutions(layer, prefix)
@@ -263,14 +334,14 @@ class _Rewriter:
         if decision.config is None:
             # The padding layer replaces the layer: one shared copy, as the original.
             if id(layer) not in self.copies:
-                self.copies[id(layer)] = self._padding_layer(layer, decision, call_index)
+                self.copies[id(layer)] = self._padding_layer(layer, decision, mode, call_index)
                 self.rewritten_copies.add(id(layer))
             elif id(layer) not in self.rewritten_copies:
                 raise _mixed_shared_layer(layer)
             pad = self.copies[id(layer)]
             self.records[-1] = replace(self.records[-1], pad_layer=pad.name)
             return pad, None
-        pad = self._padding_layer(layer, decision, call_index)
+        pad = self._padding_layer(layer, decision, mode, call_index)
         self.records[-1] = replace(self.records[-1], pad_layer=pad.name)
         return pad, self._copy(layer, config=decision.config)
 
@@ -322,6 +393,7 @@ class _Rewriter:
     # -- decisions -----------------------------------------------------------
 
     def _decide(self, layer, prefix, input_shape, site_consumers, call_index):
+        """`(Rewrite, mode)` for a call to rewrite, else `(Leave or None, None)`."""
         candidates = [r for r in RULES if isinstance(layer, r.layer_types)]
         path = f"{prefix}{layer.name}"
         if not candidates:
@@ -334,23 +406,24 @@ class _Rewriter:
                         call_index=call_index,
                     )
                 )
-            return None
+            return None, None
         config = layer.get_config()
         applying = [r for r in candidates if r.applies(config)]
 
-        def record(rule: Rule | None, action, reason, pads=None, kind=None):
+        def record(rule: Rule | None, action, reason, pads=None, mode=None, causal=None):
             self.records.append(
                 LayerRecord(
                     path=path,
                     name=layer.name,
                     class_name=type(layer).__name__,
-                    kind=kind or (rule or candidates[0]).kind,
+                    kind=(rule or candidates[0]).kind,
                     action=action,
                     rule=rule.name if rule else None,
                     reason=reason,
                     pads=pads,
-                    mode=self.mode if action == REWRITTEN else None,
+                    mode=None if mode is None else format_mode(mode),
                     call_index=call_index,
+                    causal=causal,
                 )
             )
 
@@ -358,11 +431,11 @@ class _Rewriter:
             # Layers only opt-in rules could concern (e.g. 'valid' pooling) are not news.
             if not all(r.opt_in for r in candidates):
                 record(None, UNCHANGED, f"padding={config.get('padding')!r}")
-            return None
+            return None, None
         rule = applying[0]
         if rule.name in self.disabled:
             record(rule, SKIPPED, f"rule '{rule.name}' is disabled")
-            return None
+            return None, None
         if rule.opt_in and rule.name not in self.enabled_opt_in:
             decision = rule.build(CallSite(layer, input_shape, site_consumers))
             if isinstance(decision, Rewrite):
@@ -374,18 +447,86 @@ class _Rewriter:
                 )
             else:
                 record(rule, decision.action, decision.reason)
-            return None
+            return None, None
         selected, why_not = self._selected(layer.name, path)
         if not selected:
             record(rule, SKIPPED, why_not)
-            return None
+            return None, None
         decision = rule.build(CallSite(layer, input_shape, site_consumers))
         if isinstance(decision, Leave):
             record(rule, decision.action, decision.reason)
-            return decision
-        self._check_limits(layer, path, input_shape, decision)
-        record(rule, REWRITTEN, _describe(rule, decision), pads=decision.pads)
-        return decision
+            return decision, None
+        rank = len(decision.pads)
+        try:
+            mode = self._choice_for(layer.name, path).for_rank(rank)
+        except InputError as error:
+            raise RewriteError(f"Layer '{path}' ({type(layer).__name__}): {error}") from None
+        reason = _describe(rule, decision)
+        causal = None
+        if decision.causal:
+            if self.causal_mode in ("replicate", "constant"):
+                mode = self.causal_mode
+            future = [m for m in axis_modes(mode, rank) if m in FUTURE_READING_MODES]
+            causal = not future
+            if future and self.causal_mode != "as-mode":
+                self.refused_causal.append((path, future[0]))
+                record(
+                    rule, REFUSED,
+                    f"causal convolution: {future[0]} padding on the time axis copies "
+                    "future samples into its left pad; causal_mode 'replicate' or "
+                    "'constant' keeps it causal, 'as-mode' accepts it",
+                    pads=decision.pads, mode=mode, causal=False,
+                )
+                return None, None
+            if future:
+                reason += (
+                    f"; NOT causal: {future[0]} padding copies future samples into the "
+                    "left pad (causal_mode 'as-mode')"
+                )
+        problems = self._limit_problems(mode, input_shape, decision)
+        if not problems:
+            record(rule, REWRITTEN, reason, pads=decision.pads, mode=mode, causal=causal)
+            return decision, mode
+        names = AXIS_NAMES[rank]
+        why = "; ".join(
+            f"{axis_mode} padding must be {limit_phrase(axis_mode)}: "
+            + ", ".join(
+                f"axis {names[index]} has size {size} and pads {pair}"
+                for index, pair, size, m in problems
+                if m == axis_mode
+            )
+            for axis_mode in dict.fromkeys(m for *_, m in problems)
+        )
+        if self.fallback_mode is None:
+            index, pair, size, axis_mode = problems[0]
+            self.refused_limits.append(
+                (f"'{path}' ({type(layer).__name__})", f"pads {pair} on spatial axis {index}, "
+                 f"whose size is {size}", f"{axis_mode} padding must be {limit_phrase(axis_mode)}")
+            )
+            record(rule, REFUSED, f"{why}; no fallback mode", pads=decision.pads, mode=mode,
+                   causal=causal)
+            return None, None
+        if self.fallback_mode == "skip":
+            record(rule, SKIPPED, f"{why}; fallback mode 'skip' keeps the layer as it is",
+                   pads=decision.pads)
+            return None, None
+        modes = list(axis_modes(mode, rank))
+        for index, *_ in problems:
+            modes[index] = self.fallback_mode
+        mode = normalize_layer_mode(tuple(modes), rank)
+        axes = ", ".join(names[index] for index, *_ in problems)
+        record(
+            rule, FALLBACK, f"{why}; fallback {self.fallback_mode} on axis {axes}",
+            pads=decision.pads, mode=mode, causal=causal,
+        )
+        return decision, mode
+
+    def _choice_for(self, name, path):
+        """The `ModeChoice` of a layer: the last matching `mode_for` glob, else the default."""
+        for glob, choice in reversed(self.mode_for):
+            if fnmatch.fnmatchcase(name, glob) or fnmatch.fnmatchcase(path, glob):
+                return choice
+        return self.choice
 
     def _selected(self, name, path):
         def matches(patterns):
@@ -400,23 +541,60 @@ class _Rewriter:
             return False, "not matched by any include pattern"
         return True, ""
 
-    def _check_limits(self, layer, path, input_shape, decision: Rewrite):
-        if self.mode == "constant" or input_shape is None:
-            return
-        sizes = spatial_sizes(input_shape, len(decision.pads), decision.data_format)
-        for index, (pair, size) in enumerate(zip(decision.pads, sizes)):
-            limit = exceeded_limit(self.mode, size, pair)
-            if limit is not None:
-                raise RewriteError(
-                    f"Layer '{path}' ({type(layer).__name__}) needs pads {pair} on "
-                    f"spatial axis {index}, whose size is {size}; {self.mode} "
-                    f"padding must be {limit_phrase(self.mode)}. Exclude this "
-                    "layer, use a larger input or mode 'replicate'/'constant'."
-                )
+    @staticmethod
+    def _limit_problems(mode, input_shape, decision: Rewrite):
+        """`(axis index, pair, size, mode)` for each axis whose pads its mode cannot give."""
+        if input_shape is None:
+            return []
+        rank = len(decision.pads)
+        sizes = spatial_sizes(input_shape, rank, decision.data_format)
+        return [
+            (index, pair, size, axis_mode)
+            for index, (pair, size, axis_mode) in enumerate(
+                zip(decision.pads, sizes, axis_modes(mode, rank))
+            )
+            if exceeded_limit(axis_mode, size, pair) is not None
+        ]
+
+    def refusal_message(self, mode, causal_mode):
+        """The one-line error for the layers refused by the choices given, or None."""
+        parts = []
+        if self.refused_causal:
+            paths = ", ".join(f"'{path}'" for path, _ in self.refused_causal)
+            future = sorted({m for _, m in self.refused_causal})
+            several = len(self.refused_causal) > 1
+            parts.append(
+                f"Causal convolution{'s' if several else ''} {paths} would read future "
+                f"samples: {'/'.join(future)} padding on the time axis copies later "
+                f"samples into {'their' if several else 'its'} left pad. Choose "
+                "`causal_mode` 'replicate' or 'constant' (--causal-mode) to keep "
+                f"{'them' if several else 'it'} causal, or 'as-mode' to accept it. "
+                f"Received: mode={mode!r}, causal_mode={causal_mode!r}"
+            )
+        if len(self.refused_limits) == 1:
+            (where, needs, phrase), = self.refused_limits
+            parts.append(
+                f"Layer {where} needs {needs}; {phrase}. Use `fallback_mode` 'replicate', "
+                "'constant' or 'skip' (--fallback-mode), exclude the layer, use a larger "
+                "input or mode 'replicate'/'constant'."
+            )
+        elif self.refused_limits:
+            listed = ", ".join(
+                f"{where} {needs.replace(', whose size is', ' of size')}"
+                for where, needs, _ in self.refused_limits
+            )
+            phrases = "; ".join(sorted({phrase for _, _, phrase in self.refused_limits}))
+            parts.append(
+                f"{len(self.refused_limits)} layers need pads their mode cannot give "
+                f"({phrases}): {listed}. Use `fallback_mode` 'replicate', 'constant' or "
+                "'skip' (--fallback-mode), exclude these layers, use a larger input or "
+                "mode 'replicate'/'constant'."
+            )
+        return " ".join(parts) or None
 
     # -- new layers ----------------------------------------------------------
 
-    def _padding_layer(self, layer, decision: Rewrite, call_index):
+    def _padding_layer(self, layer, decision: Rewrite, mode, call_index):
         rank = len(decision.pads)
         if decision.config is None:
             name = layer.name
@@ -424,8 +602,8 @@ class _Rewriter:
             base = f"{layer.name}_pad" if call_index == 0 else f"{layer.name}_pad_{call_index}"
             name = self._unique(base)
         common = dict(
-            mode=self.mode,
-            constant_value=self.constant_value if self.mode == "constant" else 0.0,
+            mode=mode,
+            constant_value=self.constant_value if uses_constant(mode) else 0.0,
             data_format=decision.data_format,
             name=name,
             dtype=layer.dtype_policy,

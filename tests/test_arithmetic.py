@@ -9,7 +9,12 @@ import tensorflow as tf
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from padrewrite.arithmetic import causal_pads, normalize_padding, same_pads, same_total_pad
+from padrewrite.arithmetic import (
+    causal_pads,
+    normalize_padding,
+    same_pads,
+    same_total_pad,
+)
 
 sizes = st.integers(1, 40)
 kernels = st.integers(1, 7)

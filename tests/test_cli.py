@@ -55,11 +55,16 @@ def _files(directory):
     return sorted(p.name for p in directory.iterdir())
 
 
-TINY_TABLE = [
-    "layer  class   action     pads     reason",
-    "c1     Conv2D  rewritten  1,1 1,1  explicit pads, then padding='valid' (conv-same)",
-    "c2     Conv2D  rewritten  0,1 0,1  explicit pads, then padding='valid' (conv-same)",
-]
+def tiny_table(mode):
+    """The table for the `tiny` model rewritten in `mode` (the mode column fits it)."""
+    width = max(len("mode"), len(mode))
+    return [
+        f"layer  class   action     {'mode'.ljust(width)}  pads     reason",
+        f"c1     Conv2D  rewritten  {mode.ljust(width)}  1,1 1,1  explicit pads, then "
+        "padding='valid' (conv-same)",
+        f"c2     Conv2D  rewritten  {mode.ljust(width)}  0,1 0,1  explicit pads, then "
+        "padding='valid' (conv-same)",
+    ]
 
 
 def test_rewrite_verify_constant_is_exact(models, tmp_path):
@@ -67,7 +72,8 @@ def test_rewrite_verify_constant_is_exact(models, tmp_path):
     result = run(models["tiny"], "--mode", "zero", "-o", out, "--verify")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[:4] == [*TINY_TABLE, "rewrote 2 of 2 convolutions (constant 0); 0 skipped"]
+    assert lines[:4] == [*tiny_table("constant"),
+                         "rewrote 2 of 2 convolutions (constant 0); 0 skipped"]
     assert re.fullmatch(
         rf"PASSED \| keras {re.escape(str(out))} \| output 'c2' \| shape=\(None, 8, 8, 4\) "
         r"dtype=float32 max_abs vs rewritten=0\.0e\+00 max_abs vs original=0\.0e\+00 "
@@ -90,7 +96,7 @@ def test_plan_writes_nothing(models, tmp_path):
     result = run(models["tiny"], "--plan", "-o", tmp_path / "out.keras")
     assert result.exit_code == 0
     assert result.output.splitlines() == [
-        *TINY_TABLE,
+        *tiny_table("reflect"),
         "rewrote 2 of 2 convolutions (reflect); 0 skipped",
         "plan only: nothing written",
     ]
@@ -110,7 +116,8 @@ def test_json_report(models, tmp_path):
     assert document["reload"] == {
         "path": str(out), "method": "full", "passed": True, "error": None}
     assert document["status"] == "passed" and document["output"] == str(out)
-    assert document["rewrite"]["counts"] == {"rewritten": 2, "skipped": 0, "unchanged": 0}
+    assert document["rewrite"]["counts"] == {
+        "rewritten": 2, "fallback": 0, "skipped": 0, "unchanged": 0, "refused": 0}
     assert [layer["pads"] for layer in document["rewrite"]["layers"]] == [
         [[1, 1], [1, 1]], [[0, 1], [0, 1]]]
     assert document["verify"]["keras"]["passed"] is True
@@ -181,8 +188,9 @@ BAD_INPUTS = [
      "Error: missing -o/--output (or use --plan to write nothing)."),
     ("reflect-too-big", lambda m, d: [m["small"], "-o", d / "o.keras"],
      "Error: Layer 'big' (Conv2D) needs pads (2, 2) on spatial axis 0, whose size is 2; "
-     "reflect padding must be less than the axis size. Exclude this layer, use a larger "
-     "input or mode 'replicate'/'constant'."),
+     "reflect padding must be less than the axis size. Use `fallback_mode` 'replicate', "
+     "'constant' or 'skip' (--fallback-mode), exclude the layer, use a larger input or mode "
+     "'replicate'/'constant'."),
     ("lambda", lambda m, d: [m["lambda"], "-o", d / "o.keras"],
      "Error: {lam}: the model has a Lambda layer, whose Python code would run on loading; "
      "pass --unsafe if you trust this file."),
@@ -209,7 +217,9 @@ def test_bad_input_is_one_line_and_exit_2(models, tmp_path, name, make_args, mes
 def test_unknown_mode_is_a_usage_error(models, tmp_path):
     result = run(models["tiny"], "--mode", "mirror", "-o", tmp_path / "o.keras")
     assert result.exit_code == 2
-    assert "Invalid value for '--mode': 'mirror' is not one of" in result.output
+    assert result.output.splitlines()[-1] == (
+        "Error: Invalid value for '--mode': `mode` must be one of constant, reflect, "
+        "replicate, symmetric, circular, zero, edge, wrap. Received: mode='mirror'")
 
 
 def test_lambda_loads_with_unsafe(models, tmp_path):
@@ -385,3 +395,127 @@ def test_installed_command_end_to_end(models, tmp_path):
                              capture_output=True, text=True)
     assert process.returncode == 2
     assert process.stderr == f"Error: {tmp_path}/nope.keras: no such file; check the path of the model to read.\n"
+
+
+# -- padding choices: per axis, per layer, causal, small maps -----------------------------
+
+
+@pytest.fixture(scope="module")
+def choice_models(tmp_path_factory):
+    import corpus
+
+    directory = tmp_path_factory.mktemp("choices")
+    inputs = keras.Input((8, 10, 3), name="image")
+    x = L.Conv2D(4, 3, padding="same", name="c1")(inputs)
+    x = L.DepthwiseConv2D((5, 3), padding="same", name="dw")(x)
+    x = L.Conv2D(2, 3, strides=2, padding="same", name="c2")(x)
+    tiles = _save(keras.Model(inputs, x, name="tiles"), directory / "tiles.keras")
+    tcn = _save(corpus.build_wavenet_tcn(), directory / "tcn.keras")
+    backbone = _save(keras.applications.MobileNetV2(input_shape=(32, 32, 3), weights=None),
+                     directory / "mobilenet_v2_32.keras")
+    return {"tiles": tiles, "tcn": tcn, "backbone": backbone}
+
+
+def test_per_axis_mode_exports_one_pad_per_group_and_verifies(choice_models, tmp_path):
+    out, onnx_out = tmp_path / "o.keras", tmp_path / "o.onnx"
+    result = run(choice_models["tiles"], "--mode", "H=constant,W=circular", "--value", "0.5",
+                 "-o", out, "--onnx", onnx_out, "--opset", "19", "--verify", "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    assert document["status"] == "passed"
+    assert document["rewrite"]["mode"] == "H=constant,W=circular"
+    assert [layer["mode"] for layer in document["rewrite"]["layers"]] == [
+        "H=constant,W=circular"] * 3
+    counts = document["export"]["node_counts"]
+    assert counts["Pad"] == 6 and not {"Gather", "Compress", "Slice"} & set(counts)
+    text = run(choice_models["tiles"], "--mode", "W=wrap,H=zero", "--plan").output.splitlines()
+    assert text[0] == "layer  class            action     mode                   pads     reason"
+    assert text[1].startswith("c1     Conv2D           rewritten  H=constant,W=circular  1,1 1,1")
+
+
+def test_mode_for_sets_a_layer_mode_on_top_of_the_default(choice_models):
+    result = run(choice_models["tiles"], "--mode", "reflect", "--mode-for", "c*=edge",
+                 "--mode-for", "c2=H=constant,W=circular", "--plan", "--json")
+    assert result.exit_code == 0, result.output
+    rewrite = json.loads(result.output)["rewrite"]
+    assert [(layer["name"], layer["mode"]) for layer in rewrite["layers"]] == [
+        ("c1", "replicate"), ("dw", "reflect"), ("c2", "H=constant,W=circular")]
+    assert rewrite["mode_for"] == [["c*", "replicate"], ["c2", "H=constant,W=circular"]]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--mode-for", "c2"], "Error: Invalid value for '--mode-for': Each `mode_for` entry "
+                               "must look like GLOB=MODE"),
+        (["--mode", "H=constant,X=wrap"], "Error: Invalid value for '--mode': `mode` must be a "
+                                          "mode (constant, reflect"),
+        (["--causal-mode", "reflect"], "Error: Invalid value for '--causal-mode': 'reflect' is "
+                                       "not one of 'replicate', 'constant', 'as-mode'."),
+        (["--fallback-mode", "edge"], "Error: Invalid value for '--fallback-mode': 'edge' is "
+                                      "not one of 'replicate', 'constant', 'skip'."),
+    ],
+)
+def test_bad_choice_options_exit_2(choice_models, args, message):
+    result = run(choice_models["tiles"], "--plan", *args)
+    assert result.exit_code == 2
+    assert result.output.splitlines()[-1].startswith(message), result.output
+
+
+def test_causal_reflect_is_refused_in_one_line(choice_models, tmp_path):
+    result = run(choice_models["tcn"], "--mode", "reflect", "-o", tmp_path / "o.keras")
+    assert result.exit_code == 2
+    (line,) = result.output.splitlines()
+    assert re.fullmatch(
+        r"Error: Causal convolutions ('conv1d(_\d+)?', ){10}'conv1d_\d+' would read future "
+        r"samples: reflect padding on the time axis copies later samples into their left pad\. "
+        r"Choose `causal_mode` 'replicate' or 'constant' \(--causal-mode\) to keep them causal, "
+        r"or 'as-mode' to accept it\. Received: mode='reflect', causal_mode=None", line), line
+    assert _files(tmp_path) == []
+    plan = run(choice_models["tcn"], "--plan")
+    assert plan.exit_code == 0
+    lines = plan.output.splitlines()
+    assert sum(" refused " in line for line in lines) == 11
+    assert lines[-2] == f"would fail without --plan (exit 2): {line[len('Error: '):]}"
+
+
+def test_causal_mode_replicate_verifies(choice_models, tmp_path):
+    result = run(choice_models["tcn"], "--causal-mode", "replicate", "-o", tmp_path / "o.keras",
+                 "--onnx", tmp_path / "o.onnx", "--verify")
+    assert result.exit_code == 0, result.output
+    assert "rewrote 12 of 17 convolutions (reflect; causal replicate); 0 skipped" in result.output
+    assert result.output.count("PASSED") == 3
+
+
+def test_causal_mode_as_mode_is_accepted_and_reported(choice_models):
+    result = run(choice_models["tcn"], "--causal-mode", "as-mode", "--plan", "--json")
+    assert result.exit_code == 0, result.output
+    rewrite = json.loads(result.output)["rewrite"]
+    causal = [layer for layer in rewrite["layers"] if layer["rule"] == "conv-causal"]
+    assert len(causal) == 11 and {layer["causal"] for layer in causal} == {False}
+    assert rewrite["summary"].endswith("; 11 causal convolution(s) no longer causal")
+    assert rewrite["causal_mode"] == "as-mode"
+
+
+def test_plan_lists_the_layers_too_small_for_the_mode(choice_models):
+    result = run(choice_models["backbone"], "--plan")
+    assert result.exit_code == 0, result.output
+    refused = [line.split()[0] for line in result.output.splitlines() if " refused " in line]
+    assert refused == ["block_14_depthwise", "block_15_depthwise", "block_16_depthwise"]
+    assert result.output.splitlines()[-2].startswith(
+        "would fail without --plan (exit 2): 3 layers need pads their mode cannot give "
+        "(reflect padding must be less than the axis size): 'block_14_depthwise'")
+    document = json.loads(run(choice_models["backbone"], "--plan", "--json").output)
+    assert document["status"] == "planned"
+    assert document["rewrite"]["counts"]["refused"] == 3
+    assert document["rewrite"]["refusal"].startswith("3 layers need pads")
+
+
+def test_fallback_mode_replicate_exports_and_verifies(choice_models, tmp_path):
+    result = run(choice_models["backbone"], "--fallback-mode", "replicate", "-o",
+                 tmp_path / "o.keras", "--onnx", tmp_path / "o.onnx", "--verify")
+    assert result.exit_code == 0, result.output
+    fallback = [line for line in result.output.splitlines() if " fallback   " in line]
+    assert len(fallback) == 3 and all(" replicate " in line for line in fallback)
+    assert "; 3 with fallback replicate" in result.output
+    assert result.output.count("PASSED") == 3

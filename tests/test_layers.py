@@ -27,6 +27,7 @@ from padrewrite.layers import (
     Padding3D,
     ReflectionPadding2D,
     ReplicationPadding2D,
+    SamePadding1D,
     SamePadding2D,
     SymmetricPadding2D,
     onnx_placeholder_pads,
@@ -120,6 +121,73 @@ def test_pads_exactly_at_the_limit_match_numpy_pad(mode, rank, data_format):
     np.testing.assert_array_equal(
         keras.ops.convert_to_numpy(layer(x)), numpy_pad(x, pads, mode, data_format)
     )
+
+
+def numpy_pad_per_axis(x, pads, modes, data_format, constant_value=0.0, order=None):
+    """The reference for per-axis modes: numpy.pad on one spatial axis at a time."""
+    axes = list(zip(spatial_axes(len(pads), data_format), pads, modes))
+    for axis, pair, mode in (axes if order is None else [axes[i] for i in order]):
+        width = [(0, 0)] * x.ndim
+        width[axis] = tuple(pair)
+        kwargs = {"constant_values": constant_value} if mode == "constant" else {}
+        x = np.pad(x, width, mode=NUMPY_NAMES[mode], **kwargs)
+    return x
+
+
+@st.composite
+def per_axis_cases(draw, rank, data_format):
+    """One mode per axis, an input shape, pads up to each axis' limit and a fill value."""
+    modes = tuple(draw(st.sampled_from(MODES)) for _ in range(rank))
+    spatial = draw(st.lists(st.integers(1, 5), min_size=rank, max_size=rank))
+    pads = []
+    for mode, size in zip(modes, spatial):
+        side = st.one_of(st.just(limit(mode, size)), st.integers(0, limit(mode, size)))
+        pads.append((draw(side), draw(side)))
+    shape = full_shape(draw(st.integers(1, 2)), spatial, draw(st.integers(1, 2)), data_format)
+    value = draw(st.sampled_from([0.0, 2.5, -7.0])) if "constant" in modes else 0.0
+    return shape, tuple(pads), modes, value
+
+
+@pytest.mark.parametrize("data_format", FORMATS)
+@pytest.mark.parametrize("rank", RANKS)
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_per_axis_modes_match_numpy_pad_axis_by_axis(rank, data_format, data):
+    """One mode per spatial axis equals numpy.pad applied axis by axis, in any axis order."""
+    shape, pads, modes, value = data.draw(per_axis_cases(rank, data_format))
+    x = distinct_values(shape)
+    layer = PADDING_CLASSES[rank](pads, mode=modes, constant_value=value, data_format=data_format)
+    got = keras.ops.convert_to_numpy(layer(x))
+    np.testing.assert_array_equal(got, numpy_pad_per_axis(x, pads, modes, data_format, value))
+    reverse = list(range(rank))[::-1]
+    np.testing.assert_array_equal(
+        got, numpy_pad_per_axis(x, pads, modes, data_format, value, order=reverse)
+    )
+
+
+@pytest.mark.parametrize("data_format", FORMATS)
+def test_per_axis_same_padding_with_runtime_sizes_matches_numpy_pad(data_format):
+    """SamePadding2D with per-axis modes and unknown sizes (stride 2) in graph mode."""
+    layer = SamePadding2D((3, 4), strides=2, mode=("circular", "symmetric"),
+                          data_format=data_format)
+    run = tf.function(layer, input_signature=[tf.TensorSpec(
+        full_shape(None, (None, None), 2, data_format), "float32")])
+    for spatial in ((5, 6), (6, 7), (4, 4)):
+        x = distinct_values(full_shape(1, spatial, 2, data_format))
+        pads = [same_pads(n, k, 2, 1) for n, k in zip(spatial, (3, 4))]
+        np.testing.assert_array_equal(
+            run(x).numpy(),
+            numpy_pad_per_axis(x, pads, ("circular", "symmetric"), data_format),
+        )
+
+
+def test_per_axis_mode_beyond_its_limit_names_the_axis():
+    layer = Padding2D(((1, 1), (3, 3)), mode=("constant", "reflect"))
+    with pytest.raises(ValueError, match=r"with mode='reflect' on axis W each pad must be less "
+                                         r"than the axis size, but spatial axis 1"):
+        layer(keras.Input((2, 3, 1)))
+    # The constant axis has no limit.
+    Padding2D(((5, 5), (1, 1)), mode=("constant", "reflect"))(keras.Input((2, 3, 1)))
 
 
 def test_modes_on_the_facts_example():
@@ -310,8 +378,27 @@ def test_models_with_unknown_spatial_dims_have_symbolic_output_shape(builder):
                 "data_format": "channels_last",
             },
         ),
+        (
+            Padding2D(1, mode=("zero", "wrap"), constant_value=2),
+            {
+                "padding": ((1, 1), (1, 1)),
+                "mode": ("constant", "circular"),
+                "constant_value": 2.0,
+                "data_format": "channels_last",
+            },
+        ),
+        (
+            Padding2D(1, mode="H=edge,W=replicate"),
+            {
+                "padding": ((1, 1), (1, 1)),
+                "mode": "replicate",
+                "constant_value": 0.0,
+                "data_format": "channels_last",
+            },
+        ),
     ],
-    ids=["padding2d", "padding2d-constant", "reflection2d", "constant2d", "same2d"],
+    ids=["padding2d", "padding2d-constant", "reflection2d", "constant2d", "same2d",
+         "padding2d-per-axis", "padding2d-per-axis-all-equal"],
 )
 def test_get_config_is_the_canonical_form(layer, expected):
     """The whole config (name/dtype aside) in canonical form, no `autocast`."""
@@ -334,6 +421,10 @@ def test_get_config_is_the_canonical_form(layer, expected):
         (CircularPadding2D(1), (1, 4, 3, 2)),
         (ConstantPadding2D(2, constant_value=-3.0), (1, 4, 3, 2)),
         (SamePadding2D(3, strides=2, mode="reflect"), (1, 4, 3, 2)),
+        (Padding2D(((1, 2), (0, 3)), mode=("constant", "circular"), constant_value=2.0),
+         (1, 4, 3, 2)),
+        (Padding3D(1, mode=("replicate", "reflect", "circular")), (1, 3, 4, 2, 1)),
+        (SamePadding1D(4, mode=("symmetric",)), (1, 5, 2)),
     ],
     ids=[
         "padding2d-symmetric",
@@ -346,6 +437,9 @@ def test_get_config_is_the_canonical_form(layer, expected):
         "circular2d",
         "constant2d",
         "same2d",
+        "padding2d-per-axis",
+        "padding3d-per-axis",
+        "same1d-one-mode-tuple",
     ],
 )
 def test_config_round_trip_gives_identical_outputs(layer, input_shape):
@@ -357,6 +451,7 @@ def test_config_round_trip_gives_identical_outputs(layer, input_shape):
     assert serialized["registered_name"] == f"padrewrite>{type(layer).__name__}"
     restored = keras.saving.deserialize_keras_object(serialized)
     assert type(restored) is type(layer)
+    assert restored.mode == layer.mode  # per-axis modes come back as a tuple
     for other in (rebuilt, restored):
         np.testing.assert_array_equal(
             keras.ops.convert_to_numpy(other(x)), keras.ops.convert_to_numpy(layer(x))
@@ -374,6 +469,7 @@ def _save_model_with_every_layer_type(tmp_path):
     x = CircularPadding2D(1)(x)
     x = ReplicationPadding2D((1, 2))(x)
     x = ConstantPadding2D(1, constant_value=-1.0)(x)
+    x = Padding2D(((2, 1), (1, 2)), mode=("constant", "circular"), constant_value=3.0)(x)
     model = keras.Model(inputs, x)
     x = np.random.default_rng(0).normal(size=(2, 11, 10, 3)).astype("float32")
     model.save(tmp_path / "model.keras")

@@ -13,8 +13,8 @@ import onnx
 import onnxruntime as ort
 import pytest
 from onnx import helper
-
 from onnx_models import MODES, exported, padded_conv_model, sequential_model
+
 from padrewrite.errors import InputError
 from padrewrite.layers import Padding2D, placeholder_op_name
 from padrewrite.onnx import ExportError, export_onnx

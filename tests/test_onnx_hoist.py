@@ -23,7 +23,10 @@ from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 from padrewrite.onnx import export_onnx, passes
-from padrewrite.onnx.hoist_pads_above_pointwise_ops import PadHoist, hoist_pads_above_pointwise_ops
+from padrewrite.onnx.hoist_pads_above_pointwise_ops import (
+    PadHoist,
+    hoist_pads_above_pointwise_ops,
+)
 from padrewrite.onnx.lower_placeholder_pads import lower_placeholder_pads
 
 IR_VERSION = 10  # helper.make_model's default is newer than onnxruntime accepts

@@ -20,7 +20,10 @@ from padrewrite.onnx.match_pad_value_types import (
 )
 from padrewrite.onnx.pads import WRAP_OPSET, placeholder_mode
 from padrewrite.onnx.raise_opset import OpsetRaise, raise_opset
-from padrewrite.onnx.sink_pads_below_layout_ops import LayoutMove, sink_pads_below_layout_ops
+from padrewrite.onnx.sink_pads_below_layout_ops import (
+    LayoutMove,
+    sink_pads_below_layout_ops,
+)
 
 IR_VERSION = 8  # helper.make_model's default is newer than onnxruntime accepts
 LOWERED_MODES = ("replicate", "symmetric", "circular")

@@ -9,8 +9,8 @@ import numpy as np
 import onnx
 import pytest
 from onnx import numpy_helper
-
 from onnx_models import MODES, exported, mobilenet_v2
+
 from padrewrite.onnx import export_onnx
 from padrewrite.parity import (
     DEFAULT_DYNAMIC_SIZE,

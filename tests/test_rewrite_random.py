@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 from graph_strategies import CONVOLUTION, PADDING, Context, random_models
 from hypothesis import HealthCheck, Phase, event, given, settings
-from hypothesis.control import currently_in_test_context
 from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
 
 from padrewrite.layers import PADDING_CLASSES, SAME_PADDING_CLASSES
 from padrewrite.rewrite import RewriteError, rewrite_model
@@ -221,7 +221,8 @@ def _expect_refusal(case, mode, constant_value, rules, exclude, violations=()):
         return False
     event("refused: " + ("shared layer" if shared else "pad over the mode's limit"))
     with pytest.raises(RewriteError) as info:
-        rewrite_model(case.model, mode, constant_value, rules=rules, exclude=exclude)
+        rewrite_model(case.model, mode, constant_value, rules=rules, exclude=exclude,
+                      causal_mode="as-mode")
     message = str(info.value)
     reasons = [f"Shared layer '{name}'" for name in shared] + [
         f"'{path}'" for path in violations
@@ -258,8 +259,10 @@ def check_mode(case, mode, constant_value=0.0, rules=(), exclude=()):
     if _expect_refusal(case, mode, constant_value, rules, exclude, known):
         return
     before = _snapshot(case.model, case.input_data(0))
+    # Every mode on causal convolutions too: their pads are what is checked here
+    # (causality is tested in test_padding_choices.py).
     result = rewrite_model(
-        case.model, mode, constant_value, rules=rules, exclude=exclude
+        case.model, mode, constant_value, rules=rules, exclude=exclude, causal_mode="as-mode"
     )
     _check_untouched(case, before, case.input_data(0))
     _check_report(case, result, mode, rules, exclude, constant_value)

@@ -50,6 +50,7 @@ def build_causal_conv(site: CallSite) -> Rewrite | Leave:
         pads=(pads,),
         data_format=config.get("data_format") or "channels_last",
         config=_valid_config(site.layer),
+        causal=True,
     )
 
 

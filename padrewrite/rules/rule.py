@@ -54,13 +54,16 @@ class Rewrite:
 
     `pads` has one `(before, after)` per spatial axis, `None` where the amount
     is only known at run time (then `same` says how to compute it). With
-    `config=None` the padding layer replaces the layer altogether.
+    `config=None` the padding layer replaces the layer altogether. `causal`
+    marks a causal convolution's left pad: a mode copying values there would
+    read future samples.
     """
 
     pads: tuple[Pair | None, ...]
     data_format: str
     config: dict | None
     same: SameSpec | None = None
+    causal: bool = False
 
 
 @dataclass(frozen=True)

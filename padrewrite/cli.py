@@ -231,8 +231,8 @@ def main():
 @click.option("--value", type=float, default=None, help="Fill value for --mode constant.")
 @click.option("--onnx", "onnx_path", type=click.Path(path_type=Path),
               help="Also export the rewritten model to this ONNX file.")
-@click.option("--opset", type=click.IntRange(min=MIN_OPSET), default=DEFAULT_OPSET, show_default=True,
-              help="ONNX opset (19+ gives a native circular Pad).")
+@click.option("--opset", type=click.IntRange(min=MIN_OPSET), default=DEFAULT_OPSET,
+              show_default=True, help="ONNX opset (19+ gives a native circular Pad).")
 @click.option("--no-hoist", is_flag=True,
               help="ONNX: keep each Pad right before its conv (no pad hoisting).")
 @click.option("--verify", is_flag=True,

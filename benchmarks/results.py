@@ -151,14 +151,14 @@ def _pipeline(entries, targets):
         "",
         "`padrewrite MODEL.keras --mode reflect -o OUT.keras --onnx OUT.onnx --verify` for",
         "keras.applications models (weights=None, 224x224x3, saved to .keras first). The",
-        "stage columns time, in one process per model, the library functions the command",
-        "calls (TensorFlow start-up excluded; a tiny model goes through first so imports",
-        "and first traces are not counted): load = `padrewrite.io.load_model`, rewrite =",
-        "`rewrite_model`, save = `save_model`, export = `export_onnx` (opset 18, pad",
-        "hoisting on), verify = reload the saved file with `load_model`, `check_saved_model`",
-        "(output shapes and dtypes against the original's; outputs too in constant mode only)",
-        "and `check_parity` of the reloaded model against onnxruntime (3 random batches +",
-        "zeros + ones, batch 2). The floor does the",
+        "stage columns time, in one process per model, the stages `padrewrite.rewrite_file`",
+        "reports (TensorFlow start-up excluded; a tiny model goes through first so imports",
+        "and first traces are not counted): load, rewrite (`rewrite_model`), save (and the",
+        "final rename), export (`export_onnx`, opset 18, pad hoisting on), verify = reload",
+        "the saved file with `keras.saving.load_model`, `check_saved_model` (the reloaded",
+        "model against the rewritten one on a random batch-1 input; names, shapes and",
+        "dtypes against the original's) and `check_parity` of the rewritten model against",
+        "onnxruntime (3 random batches + zeros + ones, batch 2). The floor does the",
         "same work directly: `keras.saving.load_model`, `model.save`,",
         "`tf2onnx.convert.from_function` on a `tf.function` with an input signature (opset",
         "18; captured tensors made initializers), then one onnxruntime session and one run",
@@ -325,8 +325,9 @@ def _pipeline_reason(entry):
     if "verify" in significant:
         reason += (
             " Verify does more than the floor's single onnxruntime run: it reloads the saved "
-            ".keras file, then runs the reloaded model in Keras and the ONNX file in "
-            "onnxruntime on 5 batches of 2 and compares them"
+            ".keras file and runs it beside the rewritten model on one input, then runs the "
+            "rewritten model in Keras and the ONNX file in onnxruntime on 5 batches of 2 and "
+            "compares them"
         )
         if diagnostics:
             reason += (f" (reload {diagnostics.get('reload', float('nan')):.2f} s, Keras check "

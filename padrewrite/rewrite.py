@@ -327,6 +327,12 @@ class _Rewriter:
         if not isinstance(layer, keras.layers.Layer):
             return None, layer  # a keras.ops operation: no weights, no padding
         decision, mode = self._decide(layer, prefix, input_shape, site_consumers, call_index)
+        if self._refused(layer) and id(layer) in self.copies:
+            # The rewrite stops with the refusal once the walk has reported every layer;
+            # a throwaway copy as it was keeps the shapes right until then.
+            config = {**layer.get_config(), "name": self._unique(f"{layer.name}_refused")}
+            with internals.unsafe_deserialization():
+                return None, type(layer).from_config(config)
         if not isinstance(decision, Rewrite):
             if id(layer) not in self.copies and not isinstance(layer, RECURRENT_CONVOLUTIONS):
                 self._report_hidden_convolutions(layer, prefix)
@@ -344,6 +350,12 @@ class _Rewriter:
         pad = self._padding_layer(layer, decision, mode, call_index)
         self.records[-1] = replace(self.records[-1], pad_layer=pad.name)
         return pad, self._copy(layer, config=decision.config)
+
+    def _refused(self, layer) -> bool:
+        """Whether the call just decided for `layer` was refused by the choices given."""
+        return bool(self.records) and self.records[-1].action == REFUSED and (
+            self.records[-1].name == layer.name
+        )
 
     def _copy(self, layer, config=None):
         """A fresh copy of `layer` (from `config` if given), one per original layer."""

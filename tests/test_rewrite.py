@@ -420,3 +420,18 @@ def test_deep_models_beyond_the_default_recursion_limit():
     assert sys.getrecursionlimit() == limit
     assert len(result.report.rewritten) == 2
     assert _max_abs(model, result.model, _data((1, 6, 6, 2))) == 0.0
+
+
+def test_a_shared_layer_refused_on_one_call_is_reported_not_mixed():
+    """One call of a shared conv fits reflect, the other's map is too small."""
+    inputs = keras.Input((9, 8, 3))
+    shared = L.Conv2D(3, 4, padding="same", name="shared")
+    x = shared(inputs)
+    small = L.AveragePooling2D(3, strides=3, name="pool")(x)
+    outputs = shared(small)
+    model = keras.Model(inputs, [x, outputs])
+    with pytest.raises(RewriteError, match="reflect padding must be less than the axis size"):
+        rewrite_model(model, "reflect")
+    result = rewrite_model(model, "reflect", fallback_mode="replicate")
+    actions = [(r.name, r.call_index, r.action) for r in result.report.records]
+    assert actions == [("shared", 0, "rewritten"), ("shared", 1, "fallback")]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import inspect
 import sys
 from dataclasses import dataclass, replace
 
@@ -39,6 +40,7 @@ from padrewrite.padded import RewrittenLayer, padded_convolution, swap_attribute
 from padrewrite.reach import find_convolutions
 from padrewrite.report import (
     CLASS_CHANGED,
+    CONFIG_COMPLETED,
     FALLBACK,
     LAYER_SHARED,
     REFUSED,
@@ -456,6 +458,11 @@ class _Rewriter:
             with internals.unsafe_deserialization():
                 new_layer = type(layer).from_config(config or layer.get_config())
         except Exception as error:
+            new_layer = None if rewritten else self._completed_copy(layer, error)
+            if new_layer is not None:
+                self.copies[id(layer)] = new_layer
+                self.copied[id(layer)] = (layer, new_layer)
+                return new_layer
             if rewritten:
                 raise RewriteError(
                     f"Layer '{layer.name}' ({type(layer).__name__}) cannot be rebuilt "
@@ -470,6 +477,52 @@ class _Rewriter:
         if rewritten:
             self.rewritten_copies.add(id(layer))
         self.copied[id(layer)] = (layer, new_layer)
+        return new_layer
+
+    def _completed_copy(self, layer, error):
+        """A copy of `layer` whose config lacked required constructor arguments, or None.
+
+        Some third-party layers keep an argument as a same-named attribute but
+        leave it out of `get_config` (keras-hub's
+        `DiagonalGaussianDistributionSampler` and its `method`): the model
+        loads through its own class, but a Functional holding the layer would
+        not load back. The missing arguments are read from the attributes
+        (plain values only) and the copy's `get_config` includes them.
+        """
+        config = layer.get_config()
+        try:
+            parameters = inspect.signature(type(layer).__init__).parameters.values()
+        except (TypeError, ValueError):
+            return None
+        missing = {
+            p.name: getattr(layer, p.name, _MISSING)
+            for p in parameters
+            if p.default is p.empty and p.name != "self" and p.name not in config
+            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        }
+        if not missing or not all(_plain(value) for value in missing.values()):
+            return None
+        completed = {**config, **missing}
+        try:
+            with internals.unsafe_deserialization():
+                new_layer = type(layer).from_config(completed)
+        except Exception:
+            return None
+        own_get_config = new_layer.get_config
+        new_layer.get_config = lambda: {**own_get_config(), **missing}
+        self.notes.append(
+            ModelNote(
+                path=layer.name,
+                class_name=type(layer).__name__,
+                change=CONFIG_COMPLETED,
+                reason=(
+                    f"cannot be rebuilt from its own config ({type(error).__name__}: "
+                    f"{' '.join(str(error).split())[-120:]}); its config is completed "
+                    "with " + ", ".join(f"{k}={v!r}" for k, v in missing.items())
+                    + " read from the layer's attributes, so the written file loads"
+                ),
+            )
+        )
         return new_layer
 
     def _report_hidden_convolutions(self, layer, prefix, reached=frozenset()):
@@ -723,6 +776,18 @@ class _Rewriter:
             suffix += 1
         self.taken_names.add(name)
         return name
+
+
+_MISSING = object()
+
+
+def _plain(value) -> bool:
+    """True for a value a JSON config can hold as it is."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    return False
 
 
 def _is_plain_functional(model) -> bool:

@@ -230,9 +230,10 @@ class RewrittenLayer(L.Wrapper):
     @classmethod
     def from_config(cls, config, custom_objects=None):
         config = dict(config)
-        inner = keras.saving.deserialize_keras_object(
-            config.pop("layer"), custom_objects=custom_objects
-        )
+        # Without its build config the inner layer is rebuilt unbuilt: the
+        # replacements go in before its own build() creates any variable.
+        inner_config = {k: v for k, v in config.pop("layer").items() if k != "build_config"}
+        inner = keras.saving.deserialize_keras_object(inner_config, custom_objects=custom_objects)
         replacements = config.pop("replacements")
         made = {}  # one stand-in per convolution, even when held at several paths
         for path, layer_config in replacements.items():

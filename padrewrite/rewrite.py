@@ -354,9 +354,11 @@ class _Rewriter:
                 f"Layer '{owner_path or layer.name}' ({type(layer).__name__}) holds "
                 "convolutions to rewrite but cannot be rebuilt from its config "
                 f"({type(error).__name__}: {' '.join(str(error).split())[:200]}); give it a "
-                "complete get_config(), or exclude its convolutions "
-                f"(--exclude '{owner_path}/*')." if owner_path else
-                "complete get_config() (a subclassed model: an __init__ taking **kwargs)."
+                + (
+                    f"complete get_config(), or exclude its convolutions (--exclude '{owner_path}/*')."
+                    if owner_path
+                    else "complete get_config() (a subclassed model: an __init__ taking **kwargs)."
+                )
             ) from error
         replacements = {}
         for reached, decision, mode, path in plans:

@@ -40,6 +40,7 @@ def __getattr__(name):
 
 def _register_layers(_keras_module=None):
     importlib.import_module("padrewrite.layers")
+    importlib.import_module("padrewrite.padded")
 
 
 if "keras" in sys.modules:

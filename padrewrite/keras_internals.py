@@ -20,6 +20,7 @@ __all__ = [
     "model_from_config_json",
     "nodes_by_depth",
     "producing_layer",
+    "replace_sublayer",
     "run_through_graph",
     "sequential_graph",
     "unsafe_deserialization",
@@ -85,6 +86,25 @@ def flatten_layers(layer, include_self: bool = False) -> list:
     """Every layer tracked by `layer`, recursively (its attributes, lists and dicts)."""
     method = _attribute(layer, "_flatten_layers", "Layer")
     return list(method(include_self=include_self))
+
+
+def replace_sublayer(owner, old, new) -> None:
+    """Track `new` in place of `old` among `owner`'s sub-layers (same position).
+
+    Keras tracks the sub-layers an attribute assignment adds, in order; the
+    order sets the order of `owner.weights`. Replacing in place keeps it, and
+    the old layer is no longer tracked (its variables do not stay in `owner`).
+    """
+    tracker = _attribute(owner, "_tracker", type(owner).__name__)
+    replace = _attribute(tracker, "replace_tracked_value", "Tracker")
+    if not tracker.is_in_store("layers", old):
+        if new is not old and tracker.is_in_store("layers", new):
+            return  # a layer held at two paths: already replaced through the first
+        raise KerasInternalsError(
+            f"Keras {keras.__version__}: '{old.name}' is not a tracked sub-layer of "
+            f"'{owner.name}'."
+        )
+    replace("layers", old, new)
 
 
 def producing_layer(tensor):

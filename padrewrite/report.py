@@ -47,6 +47,7 @@ class LayerRecord:
 
 #: `ModelNote.change` values.
 CLASS_CHANGED, LAYER_SHARED = "class-changed", "layer-shared"
+CONFIG_COMPLETED = "config-completed"
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,10 @@ class ModelNote:
 
     `change` is `CLASS_CHANGED` (a model subclass saved as a plain Functional
     or Sequential model; `lost` names its own methods and constructor
-    arguments) or `LAYER_SHARED` (a layer that its own config cannot rebuild,
-    kept as the same instance as in the input model).
+    arguments), `LAYER_SHARED` (a layer that its own config cannot rebuild,
+    kept as the same instance as in the input model) or `CONFIG_COMPLETED`
+    (such a layer rebuilt once its config got the constructor arguments it
+    left out, read from its attributes).
     """
 
     path: str

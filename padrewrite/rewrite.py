@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import inspect
 import sys
 from dataclasses import dataclass, replace
 
 import keras
 
 from padrewrite import keras_internals as internals
+from padrewrite.arithmetic import spatial_axes
 from padrewrite.errors import InputError
 from padrewrite.layers import PADDING_CLASSES, SAME_PADDING_CLASSES
 from padrewrite.modes import (
@@ -34,8 +36,11 @@ from padrewrite.modes import (
     parse_mode_for,
     uses_constant,
 )
+from padrewrite.padded import RewrittenLayer, padded_convolution, swap_attribute
+from padrewrite.reach import find_convolutions
 from padrewrite.report import (
     CLASS_CHANGED,
+    CONFIG_COMPLETED,
     FALLBACK,
     LAYER_SHARED,
     REFUSED,
@@ -55,7 +60,7 @@ from padrewrite.rules import (
     Rewrite,
     Rule,
 )
-from padrewrite.rules.geometry import spatial_sizes
+from padrewrite.rules.geometry import as_tuple, spatial_sizes
 from padrewrite.rules.unreached import (
     RECURRENT_CONVOLUTIONS,
     hidden_reason,
@@ -155,7 +160,9 @@ def rewrite_model(
                 f"`{argument}` must name known rules ({', '.join(RULE_NAMES)}). "
                 f"Received: {argument}={list(names)!r}"
             )
-    _check_graph(model, model.name)
+    subclassed = isinstance(model, keras.Model) and not _is_graph_model(model)
+    if not subclassed:
+        _check_graph(model, model.name)
     all_layers = _all_layers(model)
     rewriter = _Rewriter(
         choice=choice,
@@ -170,7 +177,10 @@ def rewrite_model(
         taken_names={layer.name for layer in all_layers},
     )
     with _recursion_room(len(all_layers)):
-        new_model = rewriter.rebuild(model, prefix="")
+        if subclassed:
+            new_model = rewriter.rebuild_subclassed(model)
+        else:
+            new_model = rewriter.rebuild(model, prefix="")
     for old, new in rewriter.weight_pairs:
         new.set_weights(old.get_weights())
     report = RewriteReport(
@@ -276,6 +286,97 @@ class _Rewriter:
             self.notes.append(_class_change(model, new_model, prefix.rstrip("/") or model.name))
         return new_model
 
+    def rebuild_subclassed(self, model):
+        """A Functional model running a rewritten copy of the subclassed `model`.
+
+        The copy is rebuilt from `model`'s config with its convolution
+        attributes replaced, wrapped in a `RewrittenLayer` (which re-applies
+        the replacements on load) and called on an Input of the shape the
+        model was built with. Nothing reached: the input model itself.
+        """
+        build_config = model.get_build_config() if model.built else None
+        shape = (build_config or {}).get("input_shape")
+        if shape is None or (shape and isinstance(shape[0], (list, tuple, dict))):
+            raise RewriteError(
+                f"Subclassed model '{model.name}' ({type(model).__name__}) "
+                + ("has no single known input shape" if shape is not None else "is not built")
+                + ": call it once on data of one input (or model.build(shape)) before "
+                "rewriting, so that its rewritten copy can be given a symbolic input."
+            )
+        inner = self._reach(model, prefix="", owner_path="")
+        if inner is None:
+            return model
+        inputs = keras.Input(batch_shape=(None, *tuple(shape)[1:]), name=f"{model.name}_input")
+        new_model = keras.Model(inputs, inner(inputs), name=model.name)
+        if model.compiled:
+            new_model.compile_from_config(model.get_compile_config())
+        cls = type(model)
+        self.notes.append(
+            ModelNote(
+                path=model.name,
+                class_name=f"{cls.__module__}.{cls.__qualname__}",
+                change=CLASS_CHANGED,
+                new_class_name="Functional",
+                lost=(),
+                reason=(
+                    "a subclassed model has no graph to save: the rewritten copy of it is "
+                    "kept inside a padrewrite RewrittenLayer, called on one Input of its "
+                    f"build shape {tuple(shape)[1:]}; its class still runs the call()"
+                ),
+            )
+        )
+        return new_model
+
+    def _reach(self, layer, prefix, owner_path=None):
+        """A copy of the non-graph `layer` with the convolutions it holds rewritten.
+
+        None when none of them is rewritten. Every 'same'/'causal' layer it
+        holds gets a record (path: the owner's path, then the attribute path).
+        """
+        owner_path = f"{prefix}{layer.name}" if owner_path is None else owner_path
+        found = find_convolutions(layer)
+        plans = []
+        for reached in found:
+            path = f"{owner_path}/{reached.path}" if owner_path else reached.path
+            decision, mode = self._decide(
+                reached.layer, prefix, _reached_shape(reached.layer), (), 0, path=path
+            )
+            if isinstance(decision, Rewrite):
+                plans.append((reached, decision, mode, path))
+        self._report_hidden_convolutions(layer, prefix, reached={id(r.layer) for r in found})
+        if not plans:
+            return None
+        try:
+            with internals.unsafe_deserialization():
+                copy = type(layer).from_config(layer.get_config())
+        except Exception as error:
+            raise RewriteError(
+                f"Layer '{owner_path or layer.name}' ({type(layer).__name__}) holds "
+                "convolutions to rewrite but cannot be rebuilt from its config "
+                f"({type(error).__name__}: {' '.join(str(error).split())[:200]}); give it a "
+                + (
+                    f"complete get_config(), or exclude its convolutions (--exclude '{owner_path}/*')."
+                    if owner_path
+                    else "complete get_config() (a subclassed model: an __init__ taking **kwargs)."
+                )
+            ) from error
+        replacements = {}
+        for reached, decision, mode, path in plans:
+            new_conv = padded_convolution(
+                reached.layer, decision.config, decision.pads, mode,
+                self.constant_value if uses_constant(mode) else 0.0,
+            )
+            for steps in reached.paths:
+                swap_attribute(copy, steps, new_conv)
+                replacements["/".join(steps)] = new_conv.get_config()
+        if isinstance(layer, keras.layers.Wrapper) and set(replacements) == {"layer"}:
+            new_layer = copy  # a Keras wrapper serializes its inner layer itself
+        else:
+            new_layer = RewrittenLayer(copy, replacements, name=layer.name)
+        self.copies[id(layer)] = new_layer
+        self.copied[id(layer)] = (layer, new_layer)
+        return new_layer
+
     def _rebuild_functional(self, model, prefix):
         consumers = _consumers_by_tensor(model)
         inputs = keras.tree.map_structure(_fresh_input, model.input)
@@ -335,7 +436,9 @@ class _Rewriter:
                 return None, type(layer).from_config(config)
         if not isinstance(decision, Rewrite):
             if id(layer) not in self.copies and not isinstance(layer, RECURRENT_CONVOLUTIONS):
-                self._report_hidden_convolutions(layer, prefix)
+                reached = self._reach(layer, prefix)
+                if reached is not None:
+                    return None, reached
             return None, self._copy(layer)
         if decision.config is None:
             # The padding layer replaces the layer: one shared copy, as the original.
@@ -370,6 +473,11 @@ class _Rewriter:
             with internals.unsafe_deserialization():
                 new_layer = type(layer).from_config(config or layer.get_config())
         except Exception as error:
+            new_layer = None if rewritten else self._completed_copy(layer, error)
+            if new_layer is not None:
+                self.copies[id(layer)] = new_layer
+                self.copied[id(layer)] = (layer, new_layer)
+                return new_layer
             if rewritten:
                 raise RewriteError(
                     f"Layer '{layer.name}' ({type(layer).__name__}) cannot be rebuilt "
@@ -386,10 +494,57 @@ class _Rewriter:
         self.copied[id(layer)] = (layer, new_layer)
         return new_layer
 
-    def _report_hidden_convolutions(self, layer, prefix):
-        """Report layers held by a wrapper or a custom layer that pad 'same'/'causal'."""
+    def _completed_copy(self, layer, error):
+        """A copy of `layer` whose config lacked required constructor arguments, or None.
+
+        Some third-party layers keep an argument as a same-named attribute but
+        leave it out of `get_config` (keras-hub's
+        `DiagonalGaussianDistributionSampler` and its `method`): the model
+        loads through its own class, but a Functional holding the layer would
+        not load back. The missing arguments are read from the attributes
+        (plain values only) and the copy's `get_config` includes them.
+        """
+        config = layer.get_config()
+        try:
+            parameters = inspect.signature(type(layer).__init__).parameters.values()
+        except (TypeError, ValueError):
+            return None
+        missing = {
+            p.name: getattr(layer, p.name, _MISSING)
+            for p in parameters
+            if p.default is p.empty and p.name != "self" and p.name not in config
+            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        }
+        if not missing or not all(_plain(value) for value in missing.values()):
+            return None
+        completed = {**config, **missing}
+        try:
+            with internals.unsafe_deserialization():
+                new_layer = type(layer).from_config(completed)
+        except Exception:
+            return None
+        own_get_config = new_layer.get_config
+        new_layer.get_config = lambda: {**own_get_config(), **missing}
+        self.notes.append(
+            ModelNote(
+                path=layer.name,
+                class_name=type(layer).__name__,
+                change=CONFIG_COMPLETED,
+                reason=(
+                    f"cannot be rebuilt from its own config ({type(error).__name__}: "
+                    f"{' '.join(str(error).split())[-120:]}); its config is completed "
+                    "with " + ", ".join(f"{k}={v!r}" for k, v in missing.items())
+                    + " read from the layer's attributes, so the written file loads"
+                ),
+            )
+        )
+        return new_layer
+
+    def _report_hidden_convolutions(self, layer, prefix, reached=frozenset()):
+        """Report layers held by a wrapper or a custom layer that pad 'same'/'causal'
+        and that no attribute path reaches (inside a nested model, a recurrent cell)."""
         for inner in internals.flatten_layers(layer):
-            if pads_implicitly(inner):
+            if id(inner) not in reached and pads_implicitly(inner):
                 self.records.append(
                     LayerRecord(
                         path=f"{prefix}{layer.name}/{inner.name}",
@@ -404,10 +559,10 @@ class _Rewriter:
 
     # -- decisions -----------------------------------------------------------
 
-    def _decide(self, layer, prefix, input_shape, site_consumers, call_index):
+    def _decide(self, layer, prefix, input_shape, site_consumers, call_index, path=None):
         """`(Rewrite, mode)` for a call to rewrite, else `(Leave or None, None)`."""
         candidates = [r for r in RULES if isinstance(layer, r.layer_types)]
-        path = f"{prefix}{layer.name}"
+        path = f"{prefix}{layer.name}" if path is None else path
         if not candidates:
             reason = unreached_reason(layer)
             if reason is not None:
@@ -638,6 +793,18 @@ class _Rewriter:
         return name
 
 
+_MISSING = object()
+
+
+def _plain(value) -> bool:
+    """True for a value a JSON config can hold as it is."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    return False
+
+
 def _is_plain_functional(model) -> bool:
     return type(model).__name__ == "Functional" and internals.is_functional(model)
 
@@ -702,6 +869,26 @@ def _describe(rule: Rule, decision: Rewrite) -> str:
     if decision.config is None:
         return "padding layer now pads in the chosen mode"
     return f"explicit pads, then padding='valid' ({rule.name})"
+
+
+def _reached_shape(conv):
+    """The input shape a convolution held by another layer is given to its rule.
+
+    Its build shape where known, with the size of every strided axis unknown:
+    the layer may be called at other sizes than it was built with, and with a
+    stride > 1 the 'same' split depends on the size (the pads are then computed
+    at run time, exact for every size). With stride 1 the pads never depend on
+    the size.
+    """
+    config = conv.get_config()
+    rank = len(as_tuple(config["kernel_size"], 1))
+    data_format = config.get("data_format") or "channels_last"
+    build = (conv.get_build_config() or {}).get("input_shape") if conv.built else None
+    shape = list(build) if build is not None and len(build) == rank + 2 else [None] * (rank + 2)
+    for axis, stride in zip(spatial_axes(rank, data_format), as_tuple(config["strides"], rank)):
+        if stride != 1:
+            shape[axis] = None
+    return tuple(shape)
 
 
 def _fresh_input(tensor):

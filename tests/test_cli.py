@@ -299,15 +299,16 @@ class SubclassedNet(keras.Model):
         return self.conv(x)
 
 
-def test_subclassed_model_is_refused(tmp_path):
+def test_subclassed_model_is_rewritten(tmp_path):
     net = SubclassedNet()
     net(np.zeros((1, 8, 8, 3), "float32"))
     net.save(tmp_path / "sub.keras")
-    result = run(tmp_path / "sub.keras", "-o", tmp_path / "o.keras")
-    assert result.exit_code == 2
-    assert "is a subclassed model" in result.output and "Rebuild it as a Functional" in result.output
-    assert len(result.output.strip().splitlines()) == 1
-    assert _files(tmp_path) == ["sub.keras"]
+    result = run(tmp_path / "sub.keras", "-o", tmp_path / "o.keras", "--verify")
+    assert result.exit_code == 0, result.output
+    assert "becomes a plain Functional" in result.output
+    assert _files(tmp_path) == ["o.keras", "sub.keras"]
+    reloaded = keras.saving.load_model(tmp_path / "o.keras")
+    assert reloaded.get_layer(net.name).layer.conv.padding == "valid"
 
 
 def test_debug_shows_the_traceback(models, tmp_path):

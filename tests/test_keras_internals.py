@@ -71,6 +71,22 @@ def test_flatten_layers_reaches_attributes():
     assert [layer.name for layer in internals.flatten_layers(Block())] == ["a", "b"]
 
 
+def test_replace_sublayer_keeps_the_weight_order():
+    class Block(L.Layer):
+        def __init__(self):
+            super().__init__()
+            self.first = L.Dense(2, name="first")
+            self.second = L.Dense(3, name="second")
+
+    block = Block()
+    new = L.Dense(4, name="new")
+    internals.replace_sublayer(block, block.first, new)
+    block.first = new
+    assert [layer.name for layer in block._layers] == ["new", "second"]
+    with pytest.raises(internals.KerasInternalsError, match="not a tracked sub-layer"):
+        internals.replace_sublayer(block, L.Dense(1, name="stranger"), L.Dense(1))
+
+
 def test_producing_layer(graph):
     model, _ = graph
     assert internals.producing_layer(model.outputs[0]).name == "add"

@@ -340,13 +340,14 @@ def test_custom_layers_are_kept_and_hidden_convs_reported():
     assert type(scale) is Scale and scale.get_config() == model.get_layer("scale").get_config()
     np.testing.assert_array_equal(scale.get_weights()[0], model.get_layer("scale").get_weights()[0])
     (record,) = result.report.records
-    assert record.action == "skipped" and "custom layer 'block'" in record.reason
+    # The convolution held by the custom layer is reached through its attribute.
+    assert (record.path, record.action) == ("block/conv", "rewritten")
 
 
-def test_subclassed_model_gets_a_clear_error():
+def test_subclassed_model_is_rewritten_through_its_attributes():
     class Net(keras.Model):
-        def __init__(self):
-            super().__init__()
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
             self.conv = L.Conv2D(2, 3, padding="same")
 
         def call(self, x):
@@ -354,8 +355,25 @@ def test_subclassed_model_gets_a_clear_error():
 
     net = Net()
     net(np.zeros((1, 8, 8, 3), "float32"))
-    with pytest.raises(RewriteError, match="subclassed model.*Rebuild it as a Functional"):
-        rewrite_model(net)
+    result = rewrite_model(net, "constant")
+    assert [r.path for r in result.report.rewritten] == ["conv"]
+    x = _data((2, 8, 8, 3))
+    np.testing.assert_array_equal(np.asarray(result.model(x)), np.asarray(net(x)))
+    with pytest.raises(RewriteError, match="is not built"):
+        rewrite_model(Net())
+
+    class Fixed(keras.Model):  # its config cannot rebuild it (no **kwargs)
+        def __init__(self):
+            super().__init__()
+            self.conv = L.Conv2D(2, 3, padding="same")
+
+        def call(self, x):
+            return self.conv(x)
+
+    fixed = Fixed()
+    fixed(np.zeros((1, 8, 8, 3), "float32"))
+    with pytest.raises(RewriteError, match="cannot be rebuilt from its config .*complete get_config"):
+        rewrite_model(fixed)
 
 
 def test_reflect_pad_larger_than_input_is_refused():

@@ -1,0 +1,81 @@
+"""Convolutions held as attributes of other layers: where they are, by attribute path.
+
+A custom layer (or a Keras wrapper, or a subclassed model) keeps its
+sub-layers as attributes, in lists and in dicts, to any depth. `find_convolutions`
+walks those attributes and returns each Keras convolution with every path
+that reaches it (`blocks/1/conv`: attribute `blocks`, index 1, attribute
+`conv`). Graph models met on the way are not entered (their layers are
+reported by the engine as out of reach).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+
+from padrewrite import keras_internals as internals
+from padrewrite.rules.conv import CONVOLUTIONS
+
+__all__ = ["Reached", "find_convolutions"]
+
+
+@dataclass(frozen=True)
+class Reached:
+    """A convolution reached through attributes: the layer and its attribute paths."""
+
+    layer: object
+    paths: tuple[tuple[str, ...], ...]
+
+    @property
+    def path(self) -> str:
+        return "/".join(self.paths[0])
+
+
+def _is_graph(layer) -> bool:
+    return isinstance(layer, keras.Sequential) or internals.is_functional(layer)
+
+
+def _children(value):
+    """`(key, child)` pairs of an attribute value worth walking."""
+    if isinstance(value, dict):
+        return [(str(k), v) for k, v in value.items()]
+    if isinstance(value, (list, tuple)):
+        return [(str(i), v) for i, v in enumerate(value)]
+    return []
+
+
+def _attributes(layer):
+    return [
+        (name, value)
+        for name, value in vars(layer).items()
+        if not name.startswith("_")
+        and isinstance(value, (keras.layers.Layer, list, tuple, dict))
+    ]
+
+
+def find_convolutions(root) -> list[Reached]:
+    """Every Keras convolution (exactly a Keras class) held by `root`'s attributes."""
+    found: dict[int, tuple[object, list]] = {}
+    entered: set[int] = set()
+
+    def walk(value, path, depth):
+        if depth > 64:
+            return
+        if isinstance(value, keras.layers.Layer):
+            if type(value) in CONVOLUTIONS:
+                found.setdefault(id(value), (value, []))[1].append(path)
+                return
+            if _is_graph(value) or id(value) in entered:
+                return
+            entered.add(id(value))
+            for name, child in _attributes(value):
+                walk(child, (*path, name), depth + 1)
+            return
+        for key, child in _children(value):
+            walk(child, (*path, key), depth + 1)
+
+    entered.add(id(root))
+    for name, child in _attributes(root):
+        walk(child, (name,), 1)
+    return [Reached(layer, tuple(paths)) for layer, paths in found.values()]

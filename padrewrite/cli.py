@@ -179,6 +179,9 @@ def _common_options(function):
                          help="ONNX parity: random samples (plus all-zeros and all-ones)."),
             click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME=DIMS",
                          help="Shape for an input with unknown dims, e.g. image=1,256,256,3."),
+            click.option("--bisect", is_flag=True,
+                         help="ONNX parity: compare layer by layer and name the first "
+                              "diverging layer even when it passes (always done on failure)."),
             click.option("--json", "as_json", is_flag=True,
                          help="Print the whole report as JSON on stdout."),
             click.option("--import", "imports", multiple=True, metavar="MODULE",
@@ -250,7 +253,7 @@ def main():
 @_handle_errors
 def rewrite_command(model, mode, mode_for, causal_mode, fallback_mode, output, value, onnx_path,
                     opset, no_hoist, verify, plan, include, exclude, rules, skip_rules, atol,
-                    rtol, samples, input_shapes, as_json, imports, unsafe):
+                    rtol, samples, input_shapes, bisect, as_json, imports, unsafe):
     """Rewrite MODEL's 'same'/'causal' convolutions to explicit padding + 'valid'."""
     if not plan and output is None:
         raise UsageFailure("missing -o/--output (or use --plan to write nothing).")
@@ -263,7 +266,7 @@ def rewrite_command(model, mode, mode_for, causal_mode, fallback_mode, output, v
         hoist=not no_hoist, verify=verify, plan=plan, include=include, exclude=exclude,
         rules=rules, skip_rules=skip_rules, mode_for=mode_for, causal_mode=causal_mode,
         fallback_mode=fallback_mode, atol=atol, rtol=rtol, samples=samples,
-        input_shapes=shapes or None, imports=imports, safe_mode=not unsafe,
+        input_shapes=shapes or None, imports=imports, safe_mode=not unsafe, bisect=bisect,
         on_stage=_progress(sys.stderr.isatty() and not as_json),
     )
     if as_json:
@@ -280,7 +283,8 @@ def rewrite_command(model, mode, mode_for, causal_mode, fallback_mode, output, v
 @click.argument("onnx_file", metavar="ONNX", type=click.Path(path_type=Path))
 @_common_options
 @_handle_errors
-def verify_command(model, onnx_file, atol, rtol, samples, input_shapes, as_json, imports, unsafe):
+def verify_command(model, onnx_file, atol, rtol, samples, input_shapes, bisect, as_json, imports,
+                   unsafe):
     """Check that ONNX computes what the Keras MODEL computes (exit 1 if not)."""
     shapes = _parse_input_shapes(input_shapes)
     _quiet_tensorflow()
@@ -289,7 +293,7 @@ def verify_command(model, onnx_file, atol, rtol, samples, input_shapes, as_json,
 
     parity = verify_file(
         model, onnx_file, atol=atol, rtol=rtol, samples=samples, input_shapes=shapes or None,
-        imports=imports, safe_mode=not unsafe,
+        imports=imports, safe_mode=not unsafe, bisect=bisect,
     )
     if as_json:
         click.echo(json.dumps({"status": "passed" if parity else "failed",

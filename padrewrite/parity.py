@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULT_DYNAMIC_SIZE",
     "OutputParity",
     "ParityReport",
+    "bisect_parity",
     "check_parity",
     "make_inputs",
     "render_parity",
@@ -91,6 +92,9 @@ class ParityReport:
     input_shapes: dict[str, tuple[int, ...]]
     outputs: tuple[OutputParity, ...]
     compute_dtype: str = "float32"
+    #: `padrewrite.bisect.DivergenceReport` when layers were compared (on failure or
+    #: on request), else None.
+    divergence: object | None = None
 
     @property
     def hint(self) -> str | None:
@@ -114,7 +118,17 @@ class ParityReport:
         return self.passed
 
     def to_dict(self):
-        return {**dataclasses.asdict(self), "passed": self.passed, "hint": self.hint}
+        document = {
+            field.name: getattr(self, field.name)
+            for field in dataclasses.fields(self) if field.name != "divergence"
+        }
+        document["outputs"] = [dataclasses.asdict(output) for output in self.outputs]
+        return {
+            **document,
+            "passed": self.passed,
+            "hint": self.hint,
+            "divergence": None if self.divergence is None else self.divergence.to_dict(),
+        }
 
 
 def check_parity(
@@ -232,7 +246,25 @@ def render_parity(report: ParityReport) -> list[str]:
     )
     if report.hint:
         lines.append(f"hint: {report.hint}")
+    if report.divergence is not None:
+        from padrewrite.bisect import render_divergence
+
+        lines.extend(render_divergence(report.divergence))
     return lines
+
+
+def bisect_parity(keras_model, onnx_path, report: ParityReport, samples: int) -> ParityReport:
+    """`report` with its `divergence`: the layers of `keras_model` compared with the
+    ONNX file's tensors on the same inputs and tolerances (`padrewrite.bisect`)."""
+    from padrewrite.bisect import locate_divergence
+
+    io, _, batches = make_inputs(
+        keras_model, input_shapes=report.input_shapes, samples=samples,
+    )
+    divergence = locate_divergence(
+        keras_model, onnx_path, atol=report.atol, rtol=report.rtol, batches=batches, io=io
+    )
+    return dataclasses.replace(report, divergence=divergence)
 
 
 class _Stats:

@@ -131,6 +131,7 @@ def rewrite_file(
     input_shapes: dict | None = None,
     imports: tuple[str, ...] = (),
     safe_mode: bool = True,
+    bisect: bool = False,
     on_stage: Callable[[Stage], None] | None = None,
 ) -> FileReport:
     """Rewrite the model file `model_path` and write it to `output_path`.
@@ -157,6 +158,9 @@ def rewrite_file(
             and `rewrite.refusal` holds the error a real run would raise.
         imports: modules to import first (they register custom layers).
         safe_mode: Keras safe mode for loading (False allows Lambda layers).
+        bisect: compare the layers with the ONNX tensors even when the ONNX
+            parity check passes (it always does when it fails): the report's
+            `parity.divergence` (`padrewrite.bisect`).
         on_stage: called with a `Stage` when each stage starts and ends.
 
     Returns:
@@ -176,7 +180,7 @@ def rewrite_file(
                        skip_rules=tuple(skip_rules), mode_for=mode_for,
                        causal_mode=causal_mode, fallback_mode=fallback_mode),
             dict(atol=atol, rtol=rtol, samples=samples, input_shapes=input_shapes or None),
-            tuple(imports), safe_mode,
+            tuple(imports), safe_mode, bisect,
         )
     except InputError as error:
         error.args = (job.relabel(str(error)),)
@@ -197,17 +201,20 @@ def verify_file(
     input_shapes: dict | None = None,
     imports: tuple[str, ...] = (),
     safe_mode: bool = True,
+    bisect: bool = False,
 ):
     """Check that the ONNX file computes what the Keras model file computes.
 
     The parity check of `rewrite_file` on an existing pair (a CI job gating on
     files written earlier). Returns a `padrewrite.parity.ParityReport` (false
-    when an output differs); raises `InputError` for a missing or unreadable
+    when an output differs); when it fails, or with `bisect`, its `divergence`
+    names the first layer whose ONNX tensor departs from Keras
+    (`padrewrite.bisect`). Raises `InputError` for a missing or unreadable
     file and `InternalError` for a bug.
     """
     try:
         from padrewrite.io import check_model_path, import_modules, load_model
-        from padrewrite.parity import check_parity
+        from padrewrite.parity import bisect_parity, check_parity
 
         model_path = check_model_path(model_path)
         onnx_path = Path(onnx_path)
@@ -215,10 +222,13 @@ def verify_file(
             raise InputError(f"{onnx_path}: no such file; give the ONNX file to check.")
         import_modules(tuple(imports))
         model = load_model(model_path, safe_mode=safe_mode)
-        return check_parity(
+        report = check_parity(
             model, onnx_path, atol=atol, rtol=rtol, samples=samples,
             input_shapes=input_shapes or None,
         )
+        if bisect or not report:
+            report = bisect_parity(model, onnx_path, report, samples)
+        return report
     except (InputError, InternalError):
         raise
     except Exception as error:
@@ -253,7 +263,7 @@ class _Job:
             self.on_stage(done)
 
     def run(self, model_path, output_path, mode, constant_value, onnx_path, opset, hoist,
-            verify, plan, selection, parity_options, imports, safe_mode):
+            verify, plan, selection, parity_options, imports, safe_mode, bisect):
         from padrewrite.io import (
             MODEL_SUFFIXES,
             check_model_path,
@@ -298,10 +308,11 @@ class _Job:
         return self._write(
             original, result, model_path, output_path, onnx_path, opset, hoist, verify,
             parity_options, safe_mode, exact=_computes_the_original(result.report),
+            bisect=bisect,
         )
 
     def _write(self, original, result, model_path, output_path, onnx_path, opset, hoist,
-               verify, parity_options, safe_mode, exact):
+               verify, parity_options, safe_mode, exact, bisect=False):
         from padrewrite.io import promote, save_model, staged_file
 
         export = reload = keras_check = parity = None
@@ -338,11 +349,16 @@ class _Job:
                         input_shapes=parity_options["input_shapes"],
                     )
                 if staged_onnx is not None:
-                    from padrewrite.parity import check_parity
+                    from padrewrite.parity import bisect_parity, check_parity
 
                     with self.stage("parity", f"checking {onnx_path} with onnxruntime"):
                         # The Keras check proved the file computes what `model` does.
                         parity = check_parity(model, staged_onnx, **parity_options)
+                    if bisect or not parity:
+                        with self.stage("bisect", "comparing layer by layer"):
+                            parity = bisect_parity(
+                                model, staged_onnx, parity, parity_options["samples"]
+                            )
                     parity = dataclasses.replace(parity, onnx_path=str(onnx_path))
             failed = (keras_check is not None and not keras_check) or (
                 parity is not None and not parity

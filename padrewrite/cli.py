@@ -92,25 +92,40 @@ def _handle_errors(command):
 
     @functools.wraps(command)
     def wrapper(*args, debug=False, **kwargs):
+        junit = kwargs.get("junit")
+        if junit is not None and not junit.parent.is_dir():
+            raise UsageFailure(f"--junit: {junit.parent} is not a directory. Received: {junit}")
         try:
             return command(*args, **kwargs)
-        except click.ClickException:
+        except click.ClickException as error:
+            if junit is not None and error.exit_code in (EXIT_USAGE, EXIT_BUG):
+                _write_junit_error(junit, kwargs.get("model"), error.format_message())
             raise
         except InputError as error:
             if debug:
                 traceback.print_exc()
             # Long enough to name every layer a rewrite refuses.
-            raise UsageFailure(one_line(error, 2000)) from None
+            failure = UsageFailure(one_line(error, 2000))
         except InternalError as error:
             if debug:
                 traceback.print_exception(error.error)
-            raise Bug(str(error)) from None
+            failure = Bug(str(error))
         except Exception as error:
             if debug:
                 traceback.print_exc()
-            raise Bug(bug_message(error)) from None
+            failure = Bug(bug_message(error))
+        if junit is not None:
+            _write_junit_error(junit, kwargs.get("model"), failure.format_message())
+        raise failure from None
 
     return wrapper
+
+
+def _write_junit_error(path, model, message):
+    """A JUnit file saying the model could not be checked (exit 2 or 3)."""
+    from padrewrite.junit import error_suite, write_junit
+
+    write_junit(path, [error_suite(str(model), message)])
 
 
 def _progress(enabled: bool):
@@ -182,6 +197,10 @@ def _common_options(function):
             click.option("--bisect", is_flag=True,
                          help="ONNX parity: compare layer by layer and name the first "
                               "diverging layer even when it passes (always done on failure)."),
+            click.option("--junit", type=click.Path(path_type=Path, dir_okay=False),
+                         metavar="PATH",
+                         help="Also write the checks as JUnit XML to PATH (for CI dashboards; "
+                              "written when verification fails too)."),
             click.option("--json", "as_json", is_flag=True,
                          help="Print the whole report as JSON on stdout."),
             click.option("--import", "imports", multiple=True, metavar="MODULE",
@@ -253,7 +272,7 @@ def main():
 @_handle_errors
 def rewrite_command(model, mode, mode_for, causal_mode, fallback_mode, output, value, onnx_path,
                     opset, no_hoist, verify, plan, include, exclude, rules, skip_rules, atol,
-                    rtol, samples, input_shapes, bisect, as_json, imports, unsafe):
+                    rtol, samples, input_shapes, bisect, junit, as_json, imports, unsafe):
     """Rewrite MODEL's 'same'/'causal' convolutions to explicit padding + 'valid'."""
     if not plan and output is None:
         raise UsageFailure("missing -o/--output (or use --plan to write nothing).")
@@ -269,6 +288,10 @@ def rewrite_command(model, mode, mode_for, causal_mode, fallback_mode, output, v
         input_shapes=shapes or None, imports=imports, safe_mode=not unsafe, bisect=bisect,
         on_stage=_progress(sys.stderr.isatty() and not as_json),
     )
+    if junit is not None:
+        from padrewrite.junit import Suite, cases_for_report, write_junit
+
+        write_junit(junit, [Suite(str(model), cases_for_report(report))])
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2, default=str))
     else:
@@ -283,8 +306,8 @@ def rewrite_command(model, mode, mode_for, causal_mode, fallback_mode, output, v
 @click.argument("onnx_file", metavar="ONNX", type=click.Path(path_type=Path))
 @_common_options
 @_handle_errors
-def verify_command(model, onnx_file, atol, rtol, samples, input_shapes, bisect, as_json, imports,
-                   unsafe):
+def verify_command(model, onnx_file, atol, rtol, samples, input_shapes, bisect, junit, as_json,
+                   imports, unsafe):
     """Check that ONNX computes what the Keras MODEL computes (exit 1 if not)."""
     shapes = _parse_input_shapes(input_shapes)
     _quiet_tensorflow()
@@ -295,6 +318,10 @@ def verify_command(model, onnx_file, atol, rtol, samples, input_shapes, bisect, 
         model, onnx_file, atol=atol, rtol=rtol, samples=samples, input_shapes=shapes or None,
         imports=imports, safe_mode=not unsafe, bisect=bisect,
     )
+    if junit is not None:
+        from padrewrite.junit import Suite, cases_for_parity, write_junit
+
+        write_junit(junit, [Suite(str(model), cases_for_parity(parity))])
     if as_json:
         click.echo(json.dumps({"status": "passed" if parity else "failed",
                                "onnx": parity.to_dict()}, indent=2))

@@ -260,6 +260,7 @@ def main():
 @click.option("--verify", is_flag=True,
               help="Reload what was written and check it (and the ONNX file).")
 @click.option("--plan", is_flag=True, help="Show what would change; write nothing.")
+@click.option("-v", "--verbose", is_flag=True, help="Also print the seconds each stage took.")
 @click.option("--include", multiple=True, metavar="GLOB",
               help="Rewrite only layers whose name or path matches. Repeatable.")
 @click.option("--exclude", multiple=True, metavar="GLOB",
@@ -271,8 +272,8 @@ def main():
 @_common_options
 @_handle_errors
 def rewrite_command(model, mode, mode_for, causal_mode, fallback_mode, output, value, onnx_path,
-                    opset, no_hoist, verify, plan, include, exclude, rules, skip_rules, atol,
-                    rtol, samples, input_shapes, bisect, junit, as_json, imports, unsafe):
+                    opset, no_hoist, verify, plan, verbose, include, exclude, rules, skip_rules,
+                    atol, rtol, samples, input_shapes, bisect, junit, as_json, imports, unsafe):
     """Rewrite MODEL's 'same'/'causal' convolutions to explicit padding + 'valid'."""
     if not plan and output is None:
         raise UsageFailure("missing -o/--output (or use --plan to write nothing).")
@@ -297,6 +298,9 @@ def rewrite_command(model, mode, mode_for, causal_mode, fallback_mode, output, v
     else:
         for line in _report_lines(report):
             click.echo(line)
+        if verbose:
+            for line in _stage_lines(report.stages):
+                click.echo(line)
     if not report:
         raise VerificationFailed("verification FAILED; nothing was written.")
 
@@ -373,6 +377,17 @@ def _report_lines(report) -> list[str]:
             if before is not None:
                 line += f": padded elements {before:,} -> {after:,} per sample"
             lines.append(line)
+    return lines
+
+
+def _stage_lines(stages) -> list[str]:
+    """`--verbose`: one line per stage with its seconds, then the total."""
+    if not stages:
+        return []
+    width = max(len(stage.name) for stage in stages)
+    lines = [f"stage {stage.name.ljust(width)}  {stage.seconds:7.3f} s" for stage in stages]
+    total = sum(stage.seconds for stage in stages)
+    lines.append(f"stage {'total'.ljust(width)}  {total:7.3f} s")
     return lines
 
 

@@ -16,10 +16,27 @@ import zipfile
 from pathlib import Path
 from typing import Callable
 
-from padrewrite.errors import InputError, InternalError, bug_message
+from padrewrite.errors import (
+    EXIT_BUG,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    InputError,
+    InternalError,
+    bug_message,
+)
 from padrewrite.onnx.opsets import DEFAULT_OPSET
 
-__all__ = ["FileReport", "ReloadCheck", "Stage", "rewrite_file", "verify_file"]
+__all__ = [
+    "FileOutcome",
+    "FileReport",
+    "ReloadCheck",
+    "Stage",
+    "batch_targets",
+    "rewrite_file",
+    "rewrite_files",
+    "verify_file",
+]
 
 
 
@@ -189,6 +206,114 @@ def rewrite_file(
         raise
     except Exception as error:
         raise InternalError(error, bug_message(error, job.relabel(str(error)))) from error
+
+
+@dataclasses.dataclass(frozen=True)
+class FileOutcome:
+    """One model of `rewrite_files`: its `report`, or the `error` that stopped it.
+
+    `exit_code` is what `padrewrite` alone would have exited with: 0 done, 1 a
+    check failed, 2 the input or the options are wrong (`InputError`), 3 a bug
+    (`InternalError`).
+    """
+
+    input: str
+    output: str | None
+    onnx: str | None
+    seconds: float
+    report: FileReport | None = None
+    error: str | None = None
+    exit_code: int = 0
+
+    def to_dict(self) -> dict:
+        document = {"input": self.input, "exit_code": self.exit_code,
+                    "seconds": round(self.seconds, 3)}
+        if self.report is not None:
+            return {**document, **self.report.to_dict()}
+        return {**document, "status": "error", "output": None, "onnx": None,
+                "error": self.error}
+
+
+def batch_targets(model_paths, output_dir, onnx: bool = False) -> list[tuple]:
+    """`[(input, output, onnx or None)]`: each model's files in `output_dir`.
+
+    The output keeps the input's name (`OUTDIR/<stem>.keras`, `.h5` stays
+    `.h5`); the ONNX file is `OUTDIR/<stem>.onnx`. Raises `InputError` when two
+    inputs share a stem (their outputs would collide) or `output_dir` is a file.
+    With `output_dir` None (a plan) no file is named.
+    """
+    if output_dir is None:
+        return [(Path(path), None, None) for path in model_paths]
+    output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise InputError(
+            f"with several models, `-o/--output` is a directory; {output_dir} is a file. "
+            f"Received: output={output_dir}"
+        )
+    seen = {}
+    targets = []
+    for path in map(Path, model_paths):
+        stem = path.stem
+        if stem in seen:
+            raise InputError(
+                f"{seen[stem]} and {path} would both be written as {output_dir / stem}.*; "
+                "rename one, or run them separately."
+            )
+        seen[stem] = path
+        targets.append((
+            path, output_dir / path.name, output_dir / f"{stem}.onnx" if onnx else None,
+        ))
+    return targets
+
+
+def rewrite_files(
+    model_paths,
+    output_dir,
+    mode: str = "reflect",
+    *,
+    onnx: bool = False,
+    on_model: Callable[[int, FileOutcome | None, Path], None] | None = None,
+    on_stage: Callable[[Stage], None] | None = None,
+    **options,
+) -> tuple[FileOutcome, ...]:
+    """`rewrite_file` for each model in one process, continuing past failures.
+
+    Outputs go to `output_dir` (created if missing) as `batch_targets` says.
+    `options` are `rewrite_file`'s. `on_model(index, None, path)` is called when
+    a model starts and `on_model(index, outcome, path)` when it is done. An
+    `InputError` or `InternalError` of one model is recorded in its outcome
+    (exit code 2 or 3) and the next model runs; nothing is written for it.
+    Keras' global state (layer name counters) is cleared between models.
+    """
+    import keras
+
+    targets = batch_targets(model_paths, output_dir, onnx)
+    if output_dir is not None:
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+    outcomes = []
+    for index, (model_path, output_path, onnx_path) in enumerate(targets):
+        if on_model is not None:
+            on_model(index, None, model_path)
+        if index:
+            keras.backend.clear_session()
+        start = time.perf_counter()
+        outcome = FileOutcome(str(model_path), None if output_path is None else str(output_path),
+                              None if onnx_path is None else str(onnx_path), 0.0)
+        try:
+            report = rewrite_file(model_path, output_path, mode, onnx_path=onnx_path,
+                                  on_stage=on_stage, **options)
+            outcome = dataclasses.replace(
+                outcome, report=report, exit_code=EXIT_OK if report else EXIT_FAILED
+            )
+        except InputError as error:
+            outcome = dataclasses.replace(outcome, error=str(error), exit_code=EXIT_USAGE)
+        except InternalError as error:
+            outcome = dataclasses.replace(outcome, error=str(error), exit_code=EXIT_BUG)
+        outcome = dataclasses.replace(outcome, seconds=time.perf_counter() - start)
+        outcomes.append(outcome)
+        if on_model is not None:
+            on_model(index, outcome, model_path)
+    return tuple(outcomes)
 
 
 def verify_file(

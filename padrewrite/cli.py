@@ -273,6 +273,12 @@ _ONNX_IN_OUTPUT_DIR = "\0in-output-dir"
               help="Reload what was written and check it (and the ONNX file).")
 @click.option("--plan", is_flag=True, help="Show what would change; write nothing.")
 @click.option("-v", "--verbose", is_flag=True, help="Also print the seconds each stage took.")
+@click.option("--drift", is_flag=True,
+              help="Measure how much the rewrite changed the outputs (vs the original), "
+                   "in the border band and the interior.")
+@click.option("--drift-png", type=click.Path(path_type=Path, dir_okay=False), metavar="PATH",
+              help="Also draw a heat map of that change for image outputs (implies --drift; "
+                   "needs matplotlib: padrewrite[plots]).")
 @click.option("--include", multiple=True, metavar="GLOB",
               help="Rewrite only layers whose name or path matches. Repeatable.")
 @click.option("--exclude", multiple=True, metavar="GLOB",
@@ -284,8 +290,9 @@ _ONNX_IN_OUTPUT_DIR = "\0in-output-dir"
 @_common_options
 @_handle_errors
 def rewrite_command(models, mode, mode_for, causal_mode, fallback_mode, output, value, onnx_path,
-                    opset, no_hoist, verify, plan, verbose, include, exclude, rules, skip_rules,
-                    atol, rtol, samples, input_shapes, bisect, junit, as_json, imports, unsafe):
+                    opset, no_hoist, verify, plan, verbose, drift, drift_png, include, exclude,
+                    rules, skip_rules, atol, rtol, samples, input_shapes, bisect, junit, as_json,
+                    imports, unsafe):
     """Rewrite each MODEL's 'same'/'causal' convolutions to explicit padding + 'valid'.
 
     With several MODELs, -o is a directory and --onnx a flag; they run in one
@@ -299,9 +306,11 @@ def rewrite_command(models, mode, mode_for, causal_mode, fallback_mode, output, 
         include=include, exclude=exclude, rules=rules, skip_rules=skip_rules,
         mode_for=mode_for, causal_mode=causal_mode, fallback_mode=fallback_mode, atol=atol,
         rtol=rtol, samples=samples, input_shapes=shapes or None, imports=imports,
-        safe_mode=not unsafe, bisect=bisect,
+        safe_mode=not unsafe, bisect=bisect, drift=drift,
         on_stage=_progress(sys.stderr.isatty() and not as_json),
     )
+    if drift_png is not None and len(models) > 1:
+        raise UsageFailure("--drift-png takes one model; use --drift for several.")
     if len(models) > 1:
         _rewrite_many(models, mode, output, onnx_path, options, verbose, junit, as_json)
         return
@@ -313,7 +322,7 @@ def rewrite_command(models, mode, mode_for, causal_mode, fallback_mode, output, 
 
     report = rewrite_file(
         model, output, mode, onnx_path=None if onnx_path is None else Path(onnx_path),
-        **options,
+        drift_png=drift_png, **options,
     )
     if junit is not None:
         from padrewrite.junit import Suite, cases_for_report, write_junit
@@ -461,6 +470,10 @@ def _report_lines(report) -> list[str]:
         if report.status != "planned":
             note += "; the model is written unchanged"
         lines.append(note)
+    if report.drift is not None:
+        from padrewrite.drift import render_drift
+
+        lines.extend(render_drift(report.drift))
     if report.status == "planned":
         if rewrite.refusal:
             lines.append(f"would fail without --plan (exit 2): {rewrite.refusal}")

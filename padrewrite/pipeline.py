@@ -92,6 +92,7 @@ class FileReport:
     load_notes: tuple[str, ...] = ()
     save_notes: tuple[str, ...] = ()
     stages: tuple[Stage, ...] = ()
+    drift: object | None = None
 
     @property
     def passed(self) -> bool:
@@ -120,6 +121,8 @@ class FileReport:
                 document["verify"]["keras"] = self.keras_check.to_dict()
             if self.parity is not None:
                 document["verify"]["onnx"] = self.parity.to_dict()
+        if self.drift is not None:
+            document["drift"] = self.drift.to_dict()
         document["stages"] = {stage.name: round(stage.seconds, 3) for stage in self.stages}
         return document
 
@@ -149,6 +152,8 @@ def rewrite_file(
     imports: tuple[str, ...] = (),
     safe_mode: bool = True,
     bisect: bool = False,
+    drift: bool = False,
+    drift_png=None,
     on_stage: Callable[[Stage], None] | None = None,
 ) -> FileReport:
     """Rewrite the model file `model_path` and write it to `output_path`.
@@ -178,6 +183,12 @@ def rewrite_file(
         bisect: compare the layers with the ONNX tensors even when the ONNX
             parity check passes (it always does when it fails): the report's
             `parity.divergence` (`padrewrite.bisect`).
+        drift: measure how much the rewritten model's outputs differ from the
+            original's on the same random inputs (`padrewrite.drift`):
+            the report's `drift`.
+        drift_png: also draw a heat map of that difference for each 4D output
+            to this PNG file (`<stem>-<output>.png` for several); implies
+            `drift`; needs matplotlib; written with the other files only.
         on_stage: called with a `Stage` when each stage starts and ends.
 
     Returns:
@@ -197,7 +208,8 @@ def rewrite_file(
                        skip_rules=tuple(skip_rules), mode_for=mode_for,
                        causal_mode=causal_mode, fallback_mode=fallback_mode),
             dict(atol=atol, rtol=rtol, samples=samples, input_shapes=input_shapes or None),
-            tuple(imports), safe_mode, bisect,
+            tuple(imports), safe_mode, bisect, drift or drift_png is not None,
+            None if drift_png is None else Path(drift_png),
         )
     except InputError as error:
         error.args = (job.relabel(str(error)),)
@@ -369,6 +381,8 @@ class _Job:
         self.staged: dict[str, str] = {}
         self.load_notes: list[str] = []
         self.save_notes: list[str] = []
+        self.drift = None
+        self.drift_png = None
 
     def relabel(self, text: str) -> str:
         """`text` with every temporary path replaced by the path it stands for."""
@@ -388,7 +402,8 @@ class _Job:
             self.on_stage(done)
 
     def run(self, model_path, output_path, mode, constant_value, onnx_path, opset, hoist,
-            verify, plan, selection, parity_options, imports, safe_mode, bisect):
+            verify, plan, selection, parity_options, imports, safe_mode, bisect, drift,
+            drift_png):
         from padrewrite.io import (
             MODEL_SUFFIXES,
             check_model_path,
@@ -400,6 +415,16 @@ class _Job:
 
         mode = parse_mode(mode)
         model_path = check_model_path(model_path)
+        if drift_png is not None:
+            from padrewrite.drift import check_plotting
+
+            if plan:
+                raise InputError("`drift_png` (--drift-png) writes a file: not with plan (--plan).")
+            if not drift_png.parent.is_dir():
+                raise InputError(
+                    f"{drift_png.parent} is not a directory. Received: drift_png={drift_png}"
+                )
+            check_plotting()
         if not plan:
             if output_path is None:
                 raise InputError(
@@ -428,8 +453,18 @@ class _Job:
             result = dataclasses.replace(
                 result, report=dataclasses.replace(result.report, notes=())
             )
+        if drift:
+            from padrewrite.drift import measure_drift
+
+            with self.stage("drift", "comparing the rewritten model with the original"):
+                self.drift = measure_drift(
+                    original, result.model, result.report,
+                    samples=parity_options["samples"],
+                    input_shapes=parity_options["input_shapes"],
+                )
         if plan:
             return self._report("planned", model_path, None, None, result.report)
+        self.drift_png = drift_png
         return self._write(
             original, result, model_path, output_path, onnx_path, opset, hoist, verify,
             parity_options, safe_mode, exact=_computes_the_original(result.report),
@@ -493,6 +528,9 @@ class _Job:
                     "failed", model_path, None, None, result.report, export=export,
                     reload=reload, keras_check=keras_check, parity=parity,
                 )
+            if self.drift_png is not None and self.drift is not None:
+                with self.stage("heatmap", f"drawing {self.drift_png}"):
+                    self.drift = _draw_heatmaps(self.drift, self.drift_png)
             with self.stage("promote", "renaming the files into place"):
                 promote(staged_model, output_path)
                 if staged_onnx is not None:
@@ -531,8 +569,27 @@ class _Job:
             load_notes=tuple(self.load_notes),
             save_notes=tuple(self.save_notes),
             stages=tuple(self.stages),
+            drift=self.drift,
             **checks,
         )
+
+
+def _draw_heatmaps(drift, path):
+    """`drift` with the heat map of each 4D output drawn, their paths recorded."""
+    from padrewrite.drift import heatmap_paths, save_heatmap
+
+    paths = heatmap_paths(path, list(drift.maps))
+    outputs = []
+    for output in drift.outputs:
+        if output.name in paths:
+            save_heatmap(
+                drift.maps[output.name], paths[output.name],
+                title=f"|rewritten - original| of '{output.name}' ({drift.mode}), "
+                      f"mean over channels and {drift.samples} samples",
+            )
+            output = dataclasses.replace(output, heatmap=str(paths[output.name]))
+        outputs.append(output)
+    return dataclasses.replace(drift, outputs=tuple(outputs))
 
 
 def _computes_the_original(report) -> bool:

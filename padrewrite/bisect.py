@@ -102,7 +102,8 @@ class DivergenceReport:
         }
 
 
-def locate_divergence(keras_model, onnx_path, *, atol, rtol, batches, io) -> DivergenceReport:
+def locate_divergence(keras_model, onnx_path, *, atol, rtol, batches, io,
+                      runtime: str = "onnxruntime") -> DivergenceReport:
     """Compare `keras_model`'s layer outputs with the ONNX file's tensors.
 
     Args:
@@ -111,12 +112,13 @@ def locate_divergence(keras_model, onnx_path, *, atol, rtol, batches, io) -> Div
         atol, rtol: the parity check's tolerances.
         batches, io: flat input batches and the model's `ModelIO`
             (`padrewrite.parity.make_inputs`).
+        runtime: the engine running the ONNX copy (`padrewrite.engines`).
     """
     import keras
     import onnx
-    import onnxruntime
 
     from padrewrite import keras_internals
+    from padrewrite.engines import open_engine
 
     graph = keras_model
     if isinstance(keras_model, keras.Sequential):
@@ -140,11 +142,7 @@ def locate_divergence(keras_model, onnx_path, *, atol, rtol, batches, io) -> Div
     with tempfile.TemporaryDirectory() as directory:
         probe_path = os.path.join(directory, "probe.onnx")
         onnx.save(model, probe_path)
-        options = onnxruntime.SessionOptions()
-        options.log_severity_level = 4
-        session = onnxruntime.InferenceSession(
-            probe_path, options, providers=["CPUExecutionProvider"]
-        )
+        session = open_engine(probe_path, runtime)
     fetch = sorted(set(tensor_of.values()))
     shared = {id(layer) for layer, _, _ in calls if sum(o is layer for o, _, _ in calls) > 1}
     candidates = _references(calls, tensor_of, shared)

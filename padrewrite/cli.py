@@ -197,6 +197,10 @@ def _common_options(function):
                          help="ONNX parity: random samples (plus all-zeros and all-ones)."),
             click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME=DIMS",
                          help="Shape for an input with unknown dims, e.g. image=1,256,256,3."),
+            click.option("--runtime", type=click.Choice(("onnxruntime", "openvino")),
+                         default="onnxruntime", show_default=True,
+                         help="ONNX engine to export for and check on (CPU); openvino needs "
+                              "padrewrite[openvino] and gets circular pads as Slice+Concat."),
             click.option("--bisect", is_flag=True,
                          help="ONNX parity: compare layer by layer and name the first "
                               "diverging layer even when it passes (always done on failure)."),
@@ -291,8 +295,8 @@ _ONNX_IN_OUTPUT_DIR = "\0in-output-dir"
 @_handle_errors
 def rewrite_command(models, mode, mode_for, causal_mode, fallback_mode, output, value, onnx_path,
                     opset, no_hoist, verify, plan, verbose, drift, drift_png, include, exclude,
-                    rules, skip_rules, atol, rtol, samples, input_shapes, bisect, junit, as_json,
-                    imports, unsafe):
+                    rules, skip_rules, atol, rtol, samples, input_shapes, runtime, bisect, junit,
+                    as_json, imports, unsafe):
     """Rewrite each MODEL's 'same'/'causal' convolutions to explicit padding + 'valid'.
 
     With several MODELs, -o is a directory and --onnx a flag; they run in one
@@ -306,7 +310,7 @@ def rewrite_command(models, mode, mode_for, causal_mode, fallback_mode, output, 
         include=include, exclude=exclude, rules=rules, skip_rules=skip_rules,
         mode_for=mode_for, causal_mode=causal_mode, fallback_mode=fallback_mode, atol=atol,
         rtol=rtol, samples=samples, input_shapes=shapes or None, imports=imports,
-        safe_mode=not unsafe, bisect=bisect, drift=drift,
+        safe_mode=not unsafe, bisect=bisect, drift=drift, runtime=runtime,
         on_stage=_progress(sys.stderr.isatty() and not as_json),
     )
     if drift_png is not None and len(models) > 1:
@@ -432,8 +436,8 @@ def _summary_lines(outcomes) -> list[str]:
 @click.argument("onnx_file", metavar="ONNX", type=click.Path(path_type=Path))
 @_common_options
 @_handle_errors
-def verify_command(model, onnx_file, atol, rtol, samples, input_shapes, bisect, junit, as_json,
-                   imports, unsafe):
+def verify_command(model, onnx_file, atol, rtol, samples, input_shapes, runtime, bisect, junit,
+                   as_json, imports, unsafe):
     """Check that ONNX computes what the Keras MODEL computes (exit 1 if not)."""
     shapes = _parse_input_shapes(input_shapes)
     _quiet_tensorflow()
@@ -442,7 +446,7 @@ def verify_command(model, onnx_file, atol, rtol, samples, input_shapes, bisect, 
 
     parity = verify_file(
         model, onnx_file, atol=atol, rtol=rtol, samples=samples, input_shapes=shapes or None,
-        imports=imports, safe_mode=not unsafe, bisect=bisect,
+        imports=imports, safe_mode=not unsafe, bisect=bisect, runtime=runtime,
     )
     if junit is not None:
         from padrewrite.junit import Suite, cases_for_parity, write_junit

@@ -92,6 +92,7 @@ class ParityReport:
     input_shapes: dict[str, tuple[int, ...]]
     outputs: tuple[OutputParity, ...]
     compute_dtype: str = "float32"
+    runtime: str = "onnxruntime"
     #: `padrewrite.bisect.DivergenceReport` when layers were compared (on failure or
     #: on request), else None.
     divergence: object | None = None
@@ -140,6 +141,7 @@ def check_parity(
     batch_size: int = 2,
     input_shapes: dict | None = None,
     seed: int = 0,
+    runtime: str = "onnxruntime",
 ) -> ParityReport:
     """Run `keras_model` and the ONNX file on the same inputs and compare.
 
@@ -154,12 +156,15 @@ def check_parity(
         input_shapes: `{input name: full shape including the batch}`; `None`
             entries take the defaults.
         seed: seed of the random inputs.
+        runtime: the engine running the ONNX file on the CPU, "onnxruntime"
+            or "openvino" (`padrewrite.engines`).
 
     Returns:
         A `ParityReport` (true when passed).
     """
     import keras
-    import onnxruntime
+
+    from padrewrite.engines import open_engine
 
     dtype = compute_dtype(keras_model)
     default_atol, default_rtol = DEFAULT_TOLERANCES[dtype]
@@ -167,19 +172,9 @@ def check_parity(
     rtol = default_rtol if rtol is None else rtol
     _check_arguments(atol, rtol, samples, batch_size)
     io = describe_io(keras_model)
-    try:
-        options = onnxruntime.SessionOptions()
-        options.log_severity_level = 4  # failures are reported in the ParityReport
-        session = onnxruntime.InferenceSession(
-            str(onnx_path), options, providers=["CPUExecutionProvider"]
-        )
-    except Exception as error:  # onnxruntime raises its own exception types
-        raise InputError(
-            f"{onnx_path}: onnxruntime cannot load this ONNX file "
-            f"({type(error).__name__}: {_first_line(error)})."
-        ) from error
-    _check_names("inputs", [i.name for i in session.get_inputs()], io.input_names)
-    _check_names("outputs", [o.name for o in session.get_outputs()], io.output_names)
+    session = open_engine(onnx_path, runtime)
+    _check_names("inputs", session.input_names, io.input_names)
+    _check_names("outputs", session.output_names, io.output_names)
     io, shapes, batches = make_inputs(
         keras_model, input_shapes=input_shapes, batch_size=batch_size,
         samples=samples, seed=seed,
@@ -193,7 +188,7 @@ def check_parity(
         except Exception as error:  # the ONNX file does not run: every output fails
             for name in io.output_names:
                 stats[name].error = (
-                    f"onnxruntime failed to run the ONNX file on inputs of shapes "
+                    f"{runtime} failed to run the ONNX file on inputs of shapes "
                     f"{[tuple(a.shape) for a in batch]}: {_first_line(error)}"
                 )
             break
@@ -207,6 +202,7 @@ def check_parity(
         input_shapes=dict(zip(io.input_names, shapes)),
         outputs=tuple(stats[name].result(name) for name in io.output_names),
         compute_dtype=dtype,
+        runtime=runtime,
     )
 
 
@@ -240,6 +236,8 @@ def render_parity(report: ParityReport) -> list[str]:
     shapes = ", ".join(f"{name} {shape}" for name, shape in report.input_shapes.items())
     status = "PASSED" if report.passed else "FAILED"
     dtype = "" if report.compute_dtype == "float32" else f" | computes in {report.compute_dtype}"
+    if report.runtime != "onnxruntime":
+        dtype += f" | on {report.runtime}"
     lines.append(
         f"{status} | {len(report.outputs)} output(s), {report.samples} samples "
         f"(random, zeros, ones) | inputs: {shapes}{dtype}"
@@ -262,7 +260,8 @@ def bisect_parity(keras_model, onnx_path, report: ParityReport, samples: int) ->
         keras_model, input_shapes=report.input_shapes, samples=samples,
     )
     divergence = locate_divergence(
-        keras_model, onnx_path, atol=report.atol, rtol=report.rtol, batches=batches, io=io
+        keras_model, onnx_path, atol=report.atol, rtol=report.rtol, batches=batches, io=io,
+        runtime=report.runtime,
     )
     return dataclasses.replace(report, divergence=divergence)
 

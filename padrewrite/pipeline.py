@@ -154,6 +154,7 @@ def rewrite_file(
     bisect: bool = False,
     drift: bool = False,
     drift_png=None,
+    runtime: str = "onnxruntime",
     on_stage: Callable[[Stage], None] | None = None,
 ) -> FileReport:
     """Rewrite the model file `model_path` and write it to `output_path`.
@@ -189,6 +190,9 @@ def rewrite_file(
         drift_png: also draw a heat map of that difference for each 4D output
             to this PNG file (`<stem>-<output>.png` for several); implies
             `drift`; needs matplotlib; written with the other files only.
+        runtime: the engine the ONNX file is exported for and checked on:
+            "onnxruntime" or "openvino" (`padrewrite.engines`; OpenVINO gets
+            circular pads as Slice+Concat at every opset).
         on_stage: called with a `Stage` when each stage starts and ends.
 
     Returns:
@@ -207,7 +211,8 @@ def rewrite_file(
             plan, dict(include=tuple(include), exclude=tuple(exclude), rules=tuple(rules),
                        skip_rules=tuple(skip_rules), mode_for=mode_for,
                        causal_mode=causal_mode, fallback_mode=fallback_mode),
-            dict(atol=atol, rtol=rtol, samples=samples, input_shapes=input_shapes or None),
+            dict(atol=atol, rtol=rtol, samples=samples, input_shapes=input_shapes or None,
+                 runtime=runtime),
             tuple(imports), safe_mode, bisect, drift or drift_png is not None,
             None if drift_png is None else Path(drift_png),
         )
@@ -339,6 +344,7 @@ def verify_file(
     imports: tuple[str, ...] = (),
     safe_mode: bool = True,
     bisect: bool = False,
+    runtime: str = "onnxruntime",
 ):
     """Check that the ONNX file computes what the Keras model file computes.
 
@@ -346,8 +352,9 @@ def verify_file(
     files written earlier). Returns a `padrewrite.parity.ParityReport` (false
     when an output differs); when it fails, or with `bisect`, its `divergence`
     names the first layer whose ONNX tensor departs from Keras
-    (`padrewrite.bisect`). Raises `InputError` for a missing or unreadable
-    file and `InternalError` for a bug.
+    (`padrewrite.bisect`). `runtime` is the engine ("onnxruntime" or
+    "openvino"). Raises `InputError` for a missing or unreadable file (or one
+    the engine cannot load) and `InternalError` for a bug.
     """
     try:
         from padrewrite.io import check_model_path, import_modules, load_model
@@ -361,7 +368,7 @@ def verify_file(
         model = load_model(model_path, safe_mode=safe_mode)
         report = check_parity(
             model, onnx_path, atol=atol, rtol=rtol, samples=samples,
-            input_shapes=input_shapes or None,
+            input_shapes=input_shapes or None, runtime=runtime,
         )
         if bisect or not report:
             report = bisect_parity(model, onnx_path, report, samples)
@@ -498,7 +505,8 @@ class _Job:
                 from padrewrite.onnx.export import export_onnx
 
                 with self.stage("export", f"exporting {onnx_path}"):
-                    export = export_onnx(model, staged_onnx, opset=opset, hoist=hoist)
+                    export = export_onnx(model, staged_onnx, opset=opset, hoist=hoist,
+                                         runtime=parity_options["runtime"])
                 export = dataclasses.replace(export, path=str(onnx_path))
             if verify:
                 from padrewrite.keras_check import check_saved_model
@@ -511,7 +519,8 @@ class _Job:
                 if staged_onnx is not None:
                     from padrewrite.parity import bisect_parity, check_parity
 
-                    with self.stage("parity", f"checking {onnx_path} with onnxruntime"):
+                    with self.stage("parity", f"checking {onnx_path} with "
+                                              f"{parity_options['runtime']}"):
                         # The Keras check proved the file computes what `model` does.
                         parity = check_parity(model, staged_onnx, **parity_options)
                     if bisect or not parity:

@@ -28,7 +28,9 @@ def supports_wrap_pad(runtime: str) -> bool:
 def open_engine(path, runtime: str = "onnxruntime"):
     """Load the ONNX file `path` on `runtime`'s CPU; `InputError` if it cannot."""
     if runtime not in RUNTIMES:
-        raise InputError(f"`runtime` must be one of {list(RUNTIMES)}. Received: runtime={runtime!r}")
+        raise InputError(
+            f"`runtime` must be one of {list(RUNTIMES)}. Received: runtime={runtime!r}"
+        )
     if runtime == "openvino":
         return _OpenVINO(path)
     return _OnnxRuntime(path)

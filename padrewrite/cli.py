@@ -92,25 +92,43 @@ def _handle_errors(command):
 
     @functools.wraps(command)
     def wrapper(*args, debug=False, **kwargs):
+        junit = kwargs.get("junit")
+        checked = kwargs.get("model") or ", ".join(map(str, kwargs.get("models") or ()))
+        if junit is not None and not junit.parent.is_dir():
+            raise UsageFailure(f"--junit: {junit.parent} is not a directory. Received: {junit}")
         try:
             return command(*args, **kwargs)
-        except click.ClickException:
+        except click.exceptions.Exit:
+            raise
+        except click.ClickException as error:
+            if junit is not None and error.exit_code in (EXIT_USAGE, EXIT_BUG):
+                _write_junit_error(junit, checked, error.format_message())
             raise
         except InputError as error:
             if debug:
                 traceback.print_exc()
             # Long enough to name every layer a rewrite refuses.
-            raise UsageFailure(one_line(error, 2000)) from None
+            failure = UsageFailure(one_line(error, 2000))
         except InternalError as error:
             if debug:
                 traceback.print_exception(error.error)
-            raise Bug(str(error)) from None
+            failure = Bug(str(error))
         except Exception as error:
             if debug:
                 traceback.print_exc()
-            raise Bug(bug_message(error)) from None
+            failure = Bug(bug_message(error))
+        if junit is not None:
+            _write_junit_error(junit, checked, failure.format_message())
+        raise failure from None
 
     return wrapper
+
+
+def _write_junit_error(path, model, message):
+    """A JUnit file saying the model could not be checked (exit 2 or 3)."""
+    from padrewrite.junit import error_suite, write_junit
+
+    write_junit(path, [error_suite(str(model), message)])
 
 
 def _progress(enabled: bool):
@@ -179,6 +197,17 @@ def _common_options(function):
                          help="ONNX parity: random samples (plus all-zeros and all-ones)."),
             click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME=DIMS",
                          help="Shape for an input with unknown dims, e.g. image=1,256,256,3."),
+            click.option("--runtime", type=click.Choice(("onnxruntime", "openvino")),
+                         default="onnxruntime", show_default=True,
+                         help="ONNX engine to export for and check on (CPU); openvino needs "
+                              "padrewrite[openvino] and gets circular pads as Slice+Concat."),
+            click.option("--bisect", is_flag=True,
+                         help="ONNX parity: compare layer by layer and name the first "
+                              "diverging layer even when it passes (always done on failure)."),
+            click.option("--junit", type=click.Path(path_type=Path, dir_okay=False),
+                         metavar="PATH",
+                         help="Also write the checks as JUnit XML to PATH (for CI dashboards; "
+                              "written when verification fails too)."),
             click.option("--json", "as_json", is_flag=True,
                          help="Print the whole report as JSON on stdout."),
             click.option("--import", "imports", multiple=True, metavar="MODULE",
@@ -202,6 +231,7 @@ def main():
 
     \b
       padrewrite MODEL --mode reflect -o OUT.keras [--onnx OUT.onnx] [--verify]
+      padrewrite MODEL1 MODEL2 ... -o OUTDIR [--onnx] [--verify]
       padrewrite verify MODEL.keras MODEL.onnx
 
     Run `padrewrite rewrite --help` for every option. Exit codes: 0 success,
@@ -209,8 +239,13 @@ def main():
     """
 
 
+#: What a bare `--onnx` (no PATH) stands for: with several models, OUTDIR/<stem>.onnx.
+_ONNX_IN_OUTPUT_DIR = "\0in-output-dir"
+
+
 @main.command("rewrite")
-@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("models", metavar="MODEL...", nargs=-1, required=True,
+                type=click.Path(path_type=Path))
 @click.option("--mode", type=_ModeType(), default="reflect", show_default=True,
               help="Padding mode: constant, reflect, replicate, symmetric, circular (zero, "
                    "edge, wrap), or one per axis: H=constant,W=circular (T or L for 1D, "
@@ -227,10 +262,13 @@ def main():
                    "circular: pad > size): pad it replicate or constant, or skip the layer "
                    "[default: refuse].")
 @click.option("-o", "--output", type=click.Path(path_type=Path),
-              help="Rewritten model file (.keras or .h5).")
+              help="Rewritten model file (.keras or .h5); with several models, a directory "
+                   "(created if missing) receiving OUTDIR/<name of each input>.")
 @click.option("--value", type=float, default=None, help="Fill value for --mode constant.")
-@click.option("--onnx", "onnx_path", type=click.Path(path_type=Path),
-              help="Also export the rewritten model to this ONNX file.")
+@click.option("--onnx", "onnx_path", is_flag=False, flag_value=_ONNX_IN_OUTPUT_DIR,
+              metavar="PATH",
+              help="Also export the rewritten model to this ONNX file; with several models "
+                   "a flag without PATH: OUTDIR/<stem>.onnx each.")
 @click.option("--opset", type=click.IntRange(min=MIN_OPSET), default=DEFAULT_OPSET,
               show_default=True, help="ONNX opset (19+ gives a native circular Pad).")
 @click.option("--no-hoist", is_flag=True,
@@ -238,6 +276,13 @@ def main():
 @click.option("--verify", is_flag=True,
               help="Reload what was written and check it (and the ONNX file).")
 @click.option("--plan", is_flag=True, help="Show what would change; write nothing.")
+@click.option("-v", "--verbose", is_flag=True, help="Also print the seconds each stage took.")
+@click.option("--drift", is_flag=True,
+              help="Measure how much the rewrite changed the outputs (vs the original), "
+                   "in the border band and the interior.")
+@click.option("--drift-png", type=click.Path(path_type=Path, dir_okay=False), metavar="PATH",
+              help="Also draw a heat map of that change for image outputs (implies --drift; "
+                   "needs matplotlib: padrewrite[plots]).")
 @click.option("--include", multiple=True, metavar="GLOB",
               help="Rewrite only layers whose name or path matches. Repeatable.")
 @click.option("--exclude", multiple=True, metavar="GLOB",
@@ -248,31 +293,142 @@ def main():
               help="Disable a rule. Repeatable.")
 @_common_options
 @_handle_errors
-def rewrite_command(model, mode, mode_for, causal_mode, fallback_mode, output, value, onnx_path,
-                    opset, no_hoist, verify, plan, include, exclude, rules, skip_rules, atol,
-                    rtol, samples, input_shapes, as_json, imports, unsafe):
-    """Rewrite MODEL's 'same'/'causal' convolutions to explicit padding + 'valid'."""
+def rewrite_command(models, mode, mode_for, causal_mode, fallback_mode, output, value, onnx_path,
+                    opset, no_hoist, verify, plan, verbose, drift, drift_png, include, exclude,
+                    rules, skip_rules, atol, rtol, samples, input_shapes, runtime, bisect, junit,
+                    as_json, imports, unsafe):
+    """Rewrite each MODEL's 'same'/'causal' convolutions to explicit padding + 'valid'.
+
+    With several MODELs, -o is a directory and --onnx a flag; they run in one
+    process, the exit code is the worst of theirs (3 > 2 > 1 > 0).
+    """
     if not plan and output is None:
         raise UsageFailure("missing -o/--output (or use --plan to write nothing).")
     shapes = _parse_input_shapes(input_shapes)
+    options = dict(
+        constant_value=value, opset=opset, hoist=not no_hoist, verify=verify, plan=plan,
+        include=include, exclude=exclude, rules=rules, skip_rules=skip_rules,
+        mode_for=mode_for, causal_mode=causal_mode, fallback_mode=fallback_mode, atol=atol,
+        rtol=rtol, samples=samples, input_shapes=shapes or None, imports=imports,
+        safe_mode=not unsafe, bisect=bisect, drift=drift, runtime=runtime,
+        on_stage=_progress(sys.stderr.isatty() and not as_json),
+    )
+    if drift_png is not None and len(models) > 1:
+        raise UsageFailure("--drift-png takes one model; use --drift for several.")
+    if len(models) > 1:
+        _rewrite_many(models, mode, output, onnx_path, options, verbose, junit, as_json)
+        return
+    if onnx_path == _ONNX_IN_OUTPUT_DIR:
+        raise UsageFailure("--onnx needs a PATH with a single model, e.g. --onnx out.onnx.")
+    model = models[0]
     _quiet_tensorflow()
     from padrewrite.pipeline import rewrite_file
 
     report = rewrite_file(
-        model, output, mode, constant_value=value, onnx_path=onnx_path, opset=opset,
-        hoist=not no_hoist, verify=verify, plan=plan, include=include, exclude=exclude,
-        rules=rules, skip_rules=skip_rules, mode_for=mode_for, causal_mode=causal_mode,
-        fallback_mode=fallback_mode, atol=atol, rtol=rtol, samples=samples,
-        input_shapes=shapes or None, imports=imports, safe_mode=not unsafe,
-        on_stage=_progress(sys.stderr.isatty() and not as_json),
+        model, output, mode, onnx_path=None if onnx_path is None else Path(onnx_path),
+        drift_png=drift_png, **options,
     )
+    if junit is not None:
+        from padrewrite.junit import Suite, cases_for_report, write_junit
+
+        write_junit(junit, [Suite(str(model), cases_for_report(report))])
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2, default=str))
     else:
         for line in _report_lines(report):
             click.echo(line)
+        if verbose:
+            for line in _stage_lines(report.stages):
+                click.echo(line)
     if not report:
         raise VerificationFailed("verification FAILED; nothing was written.")
+
+
+def _rewrite_many(models, mode, output, onnx_path, options, verbose, junit, as_json):
+    """Several models in one process: a section per model, then one summary table."""
+    if onnx_path not in (None, _ONNX_IN_OUTPUT_DIR):
+        raise UsageFailure(
+            "with several models --onnx takes no PATH: each model's ONNX file is "
+            f"OUTDIR/<stem>.onnx (write --onnx after the models). Received: --onnx {onnx_path}"
+        )
+    _quiet_tensorflow()
+    from padrewrite.pipeline import batch_targets, rewrite_files
+
+    batch_targets(models, None if options["plan"] else output, onnx_path is not None)
+    count = len(models)
+
+    def progress(index, outcome, path):
+        if outcome is None:
+            click.echo(f"[{index + 1}/{count}] {path} ...", err=True)
+        else:
+            status = outcome.report.status if outcome.report is not None else "error"
+            click.echo(f"[{index + 1}/{count}] {path}: {status} in {outcome.seconds:.1f} s "
+                       f"(exit {outcome.exit_code})", err=True)
+
+    outcomes = rewrite_files(
+        models, None if options["plan"] else output, mode, onnx=onnx_path is not None,
+        on_model=progress, **options,
+    )
+    worst = max(outcome.exit_code for outcome in outcomes)
+    if junit is not None:
+        from padrewrite.junit import Suite, cases_for_report, error_suite, write_junit
+
+        write_junit(junit, [
+            Suite(outcome.input, cases_for_report(outcome.report)) if outcome.report is not None
+            else error_suite(outcome.input, one_line(outcome.error, 2000))
+            for outcome in outcomes
+        ])
+    if as_json:
+        click.echo(json.dumps(
+            {"exit_code": worst, "models": [outcome.to_dict() for outcome in outcomes]},
+            indent=2, default=str,
+        ))
+    else:
+        for outcome in outcomes:
+            click.echo(f"== {outcome.input} ==")
+            if outcome.report is None:
+                click.echo(f"error (exit {outcome.exit_code}): {one_line(outcome.error, 2000)}")
+                continue
+            for line in _report_lines(outcome.report):
+                click.echo(line)
+            if verbose:
+                for line in _stage_lines(outcome.report.stages):
+                    click.echo(line)
+        click.echo("")
+        for line in _summary_lines(outcomes):
+            click.echo(line)
+    if worst:
+        failed = sum(outcome.exit_code != 0 for outcome in outcomes)
+        click.echo(f"Error: {failed} of {count} models failed (exit code {worst}, the worst).",
+                   err=True)
+        raise click.exceptions.Exit(worst)
+
+
+def _summary_lines(outcomes) -> list[str]:
+    """One row per model: status, layers rewritten, checks, seconds, exit code."""
+    header = ("model", "status", "rewritten", "keras", "onnx", "seconds", "exit")
+    rows = []
+    for outcome in outcomes:
+        report = outcome.report
+        if report is None:
+            rows.append((outcome.input, "error", "-", "-", "-", f"{outcome.seconds:.1f}",
+                         str(outcome.exit_code)))
+            continue
+        records = report.rewrite.records
+        keras_check = "-" if report.keras_check is None else (
+            "PASSED" if report.keras_check else "FAILED")
+        onnx = "-"
+        if report.parity is not None:
+            worst = max((o.max_abs for o in report.parity.outputs), default=0.0)
+            onnx = f"{'PASSED' if report.parity else 'FAILED'} max_abs={worst:.1e}"
+        elif report.onnx:
+            onnx = "written"
+        rows.append((outcome.input, report.status,
+                     f"{len(report.rewrite.rewritten)}/{len(records)}", keras_check, onnx,
+                     f"{outcome.seconds:.1f}", str(outcome.exit_code)))
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+            for row in [header, *rows]]
 
 
 @main.command("verify")
@@ -280,7 +436,8 @@ def rewrite_command(model, mode, mode_for, causal_mode, fallback_mode, output, v
 @click.argument("onnx_file", metavar="ONNX", type=click.Path(path_type=Path))
 @_common_options
 @_handle_errors
-def verify_command(model, onnx_file, atol, rtol, samples, input_shapes, as_json, imports, unsafe):
+def verify_command(model, onnx_file, atol, rtol, samples, input_shapes, runtime, bisect, junit,
+                   as_json, imports, unsafe):
     """Check that ONNX computes what the Keras MODEL computes (exit 1 if not)."""
     shapes = _parse_input_shapes(input_shapes)
     _quiet_tensorflow()
@@ -289,8 +446,12 @@ def verify_command(model, onnx_file, atol, rtol, samples, input_shapes, as_json,
 
     parity = verify_file(
         model, onnx_file, atol=atol, rtol=rtol, samples=samples, input_shapes=shapes or None,
-        imports=imports, safe_mode=not unsafe,
+        imports=imports, safe_mode=not unsafe, bisect=bisect, runtime=runtime,
     )
+    if junit is not None:
+        from padrewrite.junit import Suite, cases_for_parity, write_junit
+
+        write_junit(junit, [Suite(str(model), cases_for_parity(parity))])
     if as_json:
         click.echo(json.dumps({"status": "passed" if parity else "failed",
                                "onnx": parity.to_dict()}, indent=2))
@@ -313,6 +474,10 @@ def _report_lines(report) -> list[str]:
         if report.status != "planned":
             note += "; the model is written unchanged"
         lines.append(note)
+    if report.drift is not None:
+        from padrewrite.drift import render_drift
+
+        lines.extend(render_drift(report.drift))
     if report.status == "planned":
         if rewrite.refusal:
             lines.append(f"would fail without --plan (exit 2): {rewrite.refusal}")
@@ -342,6 +507,17 @@ def _report_lines(report) -> list[str]:
             if before is not None:
                 line += f": padded elements {before:,} -> {after:,} per sample"
             lines.append(line)
+    return lines
+
+
+def _stage_lines(stages) -> list[str]:
+    """`--verbose`: one line per stage with its seconds, then the total."""
+    if not stages:
+        return []
+    width = max(len(stage.name) for stage in stages)
+    lines = [f"stage {stage.name.ljust(width)}  {stage.seconds:7.3f} s" for stage in stages]
+    total = sum(stage.seconds for stage in stages)
+    lines.append(f"stage {'total'.ljust(width)}  {total:7.3f} s")
     return lines
 
 

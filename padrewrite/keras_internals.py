@@ -15,6 +15,7 @@ __all__ = [
     "KerasInternalsError",
     "backend_nn",
     "flatten_layers",
+    "graph_calls",
     "inbound_nodes",
     "is_functional",
     "model_from_config_json",
@@ -75,6 +76,24 @@ def run_through_graph(functional, inputs, call_fn):
 def nodes_by_depth(functional) -> dict:
     """`{depth: [Node, ...]}` of a Functional graph (inputs at the largest depth)."""
     return _attribute(functional, "_nodes_by_depth", "Functional")
+
+
+def graph_calls(functional) -> list:
+    """`[(layer, [input tensors], [output tensors])]`: every layer call of a
+    Functional graph in topological order (inputs first), InputLayers left out."""
+    by_depth = nodes_by_depth(functional)
+    calls = []
+    for depth in sorted(by_depth, reverse=True):
+        for node in by_depth[depth]:
+            operation = _attribute(node, "operation", "Node")
+            if isinstance(operation, keras.layers.InputLayer):
+                continue
+            calls.append((
+                operation,
+                list(_attribute(node, "input_tensors", "Node")),
+                list(_attribute(node, "outputs", "Node")),
+            ))
+    return calls
 
 
 def inbound_nodes(layer) -> list:

@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULT_DYNAMIC_SIZE",
     "OutputParity",
     "ParityReport",
+    "bisect_parity",
     "check_parity",
     "make_inputs",
     "render_parity",
@@ -91,6 +92,10 @@ class ParityReport:
     input_shapes: dict[str, tuple[int, ...]]
     outputs: tuple[OutputParity, ...]
     compute_dtype: str = "float32"
+    runtime: str = "onnxruntime"
+    #: `padrewrite.bisect.DivergenceReport` when layers were compared (on failure or
+    #: on request), else None.
+    divergence: object | None = None
 
     @property
     def hint(self) -> str | None:
@@ -114,7 +119,17 @@ class ParityReport:
         return self.passed
 
     def to_dict(self):
-        return {**dataclasses.asdict(self), "passed": self.passed, "hint": self.hint}
+        document = {
+            field.name: getattr(self, field.name)
+            for field in dataclasses.fields(self) if field.name != "divergence"
+        }
+        document["outputs"] = [dataclasses.asdict(output) for output in self.outputs]
+        return {
+            **document,
+            "passed": self.passed,
+            "hint": self.hint,
+            "divergence": None if self.divergence is None else self.divergence.to_dict(),
+        }
 
 
 def check_parity(
@@ -126,6 +141,7 @@ def check_parity(
     batch_size: int = 2,
     input_shapes: dict | None = None,
     seed: int = 0,
+    runtime: str = "onnxruntime",
 ) -> ParityReport:
     """Run `keras_model` and the ONNX file on the same inputs and compare.
 
@@ -140,12 +156,15 @@ def check_parity(
         input_shapes: `{input name: full shape including the batch}`; `None`
             entries take the defaults.
         seed: seed of the random inputs.
+        runtime: the engine running the ONNX file on the CPU, "onnxruntime"
+            or "openvino" (`padrewrite.engines`).
 
     Returns:
         A `ParityReport` (true when passed).
     """
     import keras
-    import onnxruntime
+
+    from padrewrite.engines import open_engine
 
     dtype = compute_dtype(keras_model)
     default_atol, default_rtol = DEFAULT_TOLERANCES[dtype]
@@ -153,19 +172,9 @@ def check_parity(
     rtol = default_rtol if rtol is None else rtol
     _check_arguments(atol, rtol, samples, batch_size)
     io = describe_io(keras_model)
-    try:
-        options = onnxruntime.SessionOptions()
-        options.log_severity_level = 4  # failures are reported in the ParityReport
-        session = onnxruntime.InferenceSession(
-            str(onnx_path), options, providers=["CPUExecutionProvider"]
-        )
-    except Exception as error:  # onnxruntime raises its own exception types
-        raise InputError(
-            f"{onnx_path}: onnxruntime cannot load this ONNX file "
-            f"({type(error).__name__}: {_first_line(error)})."
-        ) from error
-    _check_names("inputs", [i.name for i in session.get_inputs()], io.input_names)
-    _check_names("outputs", [o.name for o in session.get_outputs()], io.output_names)
+    session = open_engine(onnx_path, runtime)
+    _check_names("inputs", session.input_names, io.input_names)
+    _check_names("outputs", session.output_names, io.output_names)
     io, shapes, batches = make_inputs(
         keras_model, input_shapes=input_shapes, batch_size=batch_size,
         samples=samples, seed=seed,
@@ -179,7 +188,7 @@ def check_parity(
         except Exception as error:  # the ONNX file does not run: every output fails
             for name in io.output_names:
                 stats[name].error = (
-                    f"onnxruntime failed to run the ONNX file on inputs of shapes "
+                    f"{runtime} failed to run the ONNX file on inputs of shapes "
                     f"{[tuple(a.shape) for a in batch]}: {_first_line(error)}"
                 )
             break
@@ -193,6 +202,7 @@ def check_parity(
         input_shapes=dict(zip(io.input_names, shapes)),
         outputs=tuple(stats[name].result(name) for name in io.output_names),
         compute_dtype=dtype,
+        runtime=runtime,
     )
 
 
@@ -226,13 +236,34 @@ def render_parity(report: ParityReport) -> list[str]:
     shapes = ", ".join(f"{name} {shape}" for name, shape in report.input_shapes.items())
     status = "PASSED" if report.passed else "FAILED"
     dtype = "" if report.compute_dtype == "float32" else f" | computes in {report.compute_dtype}"
+    if report.runtime != "onnxruntime":
+        dtype += f" | on {report.runtime}"
     lines.append(
         f"{status} | {len(report.outputs)} output(s), {report.samples} samples "
         f"(random, zeros, ones) | inputs: {shapes}{dtype}"
     )
     if report.hint:
         lines.append(f"hint: {report.hint}")
+    if report.divergence is not None:
+        from padrewrite.bisect import render_divergence
+
+        lines.extend(render_divergence(report.divergence))
     return lines
+
+
+def bisect_parity(keras_model, onnx_path, report: ParityReport, samples: int) -> ParityReport:
+    """`report` with its `divergence`: the layers of `keras_model` compared with the
+    ONNX file's tensors on the same inputs and tolerances (`padrewrite.bisect`)."""
+    from padrewrite.bisect import locate_divergence
+
+    io, _, batches = make_inputs(
+        keras_model, input_shapes=report.input_shapes, samples=samples,
+    )
+    divergence = locate_divergence(
+        keras_model, onnx_path, atol=report.atol, rtol=report.rtol, batches=batches, io=io,
+        runtime=report.runtime,
+    )
+    return dataclasses.replace(report, divergence=divergence)
 
 
 class _Stats:

@@ -16,10 +16,27 @@ import zipfile
 from pathlib import Path
 from typing import Callable
 
-from padrewrite.errors import InputError, InternalError, bug_message
+from padrewrite.errors import (
+    EXIT_BUG,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    InputError,
+    InternalError,
+    bug_message,
+)
 from padrewrite.onnx.opsets import DEFAULT_OPSET
 
-__all__ = ["FileReport", "ReloadCheck", "Stage", "rewrite_file", "verify_file"]
+__all__ = [
+    "FileOutcome",
+    "FileReport",
+    "ReloadCheck",
+    "Stage",
+    "batch_targets",
+    "rewrite_file",
+    "rewrite_files",
+    "verify_file",
+]
 
 
 
@@ -75,6 +92,7 @@ class FileReport:
     load_notes: tuple[str, ...] = ()
     save_notes: tuple[str, ...] = ()
     stages: tuple[Stage, ...] = ()
+    drift: object | None = None
 
     @property
     def passed(self) -> bool:
@@ -103,6 +121,8 @@ class FileReport:
                 document["verify"]["keras"] = self.keras_check.to_dict()
             if self.parity is not None:
                 document["verify"]["onnx"] = self.parity.to_dict()
+        if self.drift is not None:
+            document["drift"] = self.drift.to_dict()
         document["stages"] = {stage.name: round(stage.seconds, 3) for stage in self.stages}
         return document
 
@@ -131,6 +151,10 @@ def rewrite_file(
     input_shapes: dict | None = None,
     imports: tuple[str, ...] = (),
     safe_mode: bool = True,
+    bisect: bool = False,
+    drift: bool = False,
+    drift_png=None,
+    runtime: str = "onnxruntime",
     on_stage: Callable[[Stage], None] | None = None,
 ) -> FileReport:
     """Rewrite the model file `model_path` and write it to `output_path`.
@@ -157,6 +181,18 @@ def rewrite_file(
             and `rewrite.refusal` holds the error a real run would raise.
         imports: modules to import first (they register custom layers).
         safe_mode: Keras safe mode for loading (False allows Lambda layers).
+        bisect: compare the layers with the ONNX tensors even when the ONNX
+            parity check passes (it always does when it fails): the report's
+            `parity.divergence` (`padrewrite.bisect`).
+        drift: measure how much the rewritten model's outputs differ from the
+            original's on the same random inputs (`padrewrite.drift`):
+            the report's `drift`.
+        drift_png: also draw a heat map of that difference for each 4D output
+            to this PNG file (`<stem>-<output>.png` for several); implies
+            `drift`; needs matplotlib; written with the other files only.
+        runtime: the engine the ONNX file is exported for and checked on:
+            "onnxruntime" or "openvino" (`padrewrite.engines`; OpenVINO gets
+            circular pads as Slice+Concat at every opset).
         on_stage: called with a `Stage` when each stage starts and ends.
 
     Returns:
@@ -175,8 +211,10 @@ def rewrite_file(
             plan, dict(include=tuple(include), exclude=tuple(exclude), rules=tuple(rules),
                        skip_rules=tuple(skip_rules), mode_for=mode_for,
                        causal_mode=causal_mode, fallback_mode=fallback_mode),
-            dict(atol=atol, rtol=rtol, samples=samples, input_shapes=input_shapes or None),
-            tuple(imports), safe_mode,
+            dict(atol=atol, rtol=rtol, samples=samples, input_shapes=input_shapes or None,
+                 runtime=runtime),
+            tuple(imports), safe_mode, bisect, drift or drift_png is not None,
+            None if drift_png is None else Path(drift_png),
         )
     except InputError as error:
         error.args = (job.relabel(str(error)),)
@@ -185,6 +223,114 @@ def rewrite_file(
         raise
     except Exception as error:
         raise InternalError(error, bug_message(error, job.relabel(str(error)))) from error
+
+
+@dataclasses.dataclass(frozen=True)
+class FileOutcome:
+    """One model of `rewrite_files`: its `report`, or the `error` that stopped it.
+
+    `exit_code` is what `padrewrite` alone would have exited with: 0 done, 1 a
+    check failed, 2 the input or the options are wrong (`InputError`), 3 a bug
+    (`InternalError`).
+    """
+
+    input: str
+    output: str | None
+    onnx: str | None
+    seconds: float
+    report: FileReport | None = None
+    error: str | None = None
+    exit_code: int = 0
+
+    def to_dict(self) -> dict:
+        document = {"input": self.input, "exit_code": self.exit_code,
+                    "seconds": round(self.seconds, 3)}
+        if self.report is not None:
+            return {**document, **self.report.to_dict()}
+        return {**document, "status": "error", "output": None, "onnx": None,
+                "error": self.error}
+
+
+def batch_targets(model_paths, output_dir, onnx: bool = False) -> list[tuple]:
+    """`[(input, output, onnx or None)]`: each model's files in `output_dir`.
+
+    The output keeps the input's name (`OUTDIR/<stem>.keras`, `.h5` stays
+    `.h5`); the ONNX file is `OUTDIR/<stem>.onnx`. Raises `InputError` when two
+    inputs share a stem (their outputs would collide) or `output_dir` is a file.
+    With `output_dir` None (a plan) no file is named.
+    """
+    if output_dir is None:
+        return [(Path(path), None, None) for path in model_paths]
+    output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise InputError(
+            f"with several models, `-o/--output` is a directory; {output_dir} is a file. "
+            f"Received: output={output_dir}"
+        )
+    seen = {}
+    targets = []
+    for path in map(Path, model_paths):
+        stem = path.stem
+        if stem in seen:
+            raise InputError(
+                f"{seen[stem]} and {path} would both be written as {output_dir / stem}.*; "
+                "rename one, or run them separately."
+            )
+        seen[stem] = path
+        targets.append((
+            path, output_dir / path.name, output_dir / f"{stem}.onnx" if onnx else None,
+        ))
+    return targets
+
+
+def rewrite_files(
+    model_paths,
+    output_dir,
+    mode: str = "reflect",
+    *,
+    onnx: bool = False,
+    on_model: Callable[[int, FileOutcome | None, Path], None] | None = None,
+    on_stage: Callable[[Stage], None] | None = None,
+    **options,
+) -> tuple[FileOutcome, ...]:
+    """`rewrite_file` for each model in one process, continuing past failures.
+
+    Outputs go to `output_dir` (created if missing) as `batch_targets` says.
+    `options` are `rewrite_file`'s. `on_model(index, None, path)` is called when
+    a model starts and `on_model(index, outcome, path)` when it is done. An
+    `InputError` or `InternalError` of one model is recorded in its outcome
+    (exit code 2 or 3) and the next model runs; nothing is written for it.
+    Keras' global state (layer name counters) is cleared between models.
+    """
+    import keras
+
+    targets = batch_targets(model_paths, output_dir, onnx)
+    if output_dir is not None:
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+    outcomes = []
+    for index, (model_path, output_path, onnx_path) in enumerate(targets):
+        if on_model is not None:
+            on_model(index, None, model_path)
+        if index:
+            keras.backend.clear_session()
+        start = time.perf_counter()
+        outcome = FileOutcome(str(model_path), None if output_path is None else str(output_path),
+                              None if onnx_path is None else str(onnx_path), 0.0)
+        try:
+            report = rewrite_file(model_path, output_path, mode, onnx_path=onnx_path,
+                                  on_stage=on_stage, **options)
+            outcome = dataclasses.replace(
+                outcome, report=report, exit_code=EXIT_OK if report else EXIT_FAILED
+            )
+        except InputError as error:
+            outcome = dataclasses.replace(outcome, error=str(error), exit_code=EXIT_USAGE)
+        except InternalError as error:
+            outcome = dataclasses.replace(outcome, error=str(error), exit_code=EXIT_BUG)
+        outcome = dataclasses.replace(outcome, seconds=time.perf_counter() - start)
+        outcomes.append(outcome)
+        if on_model is not None:
+            on_model(index, outcome, model_path)
+    return tuple(outcomes)
 
 
 def verify_file(
@@ -197,17 +343,22 @@ def verify_file(
     input_shapes: dict | None = None,
     imports: tuple[str, ...] = (),
     safe_mode: bool = True,
+    bisect: bool = False,
+    runtime: str = "onnxruntime",
 ):
     """Check that the ONNX file computes what the Keras model file computes.
 
     The parity check of `rewrite_file` on an existing pair (a CI job gating on
     files written earlier). Returns a `padrewrite.parity.ParityReport` (false
-    when an output differs); raises `InputError` for a missing or unreadable
-    file and `InternalError` for a bug.
+    when an output differs); when it fails, or with `bisect`, its `divergence`
+    names the first layer whose ONNX tensor departs from Keras
+    (`padrewrite.bisect`). `runtime` is the engine ("onnxruntime" or
+    "openvino"). Raises `InputError` for a missing or unreadable file (or one
+    the engine cannot load) and `InternalError` for a bug.
     """
     try:
         from padrewrite.io import check_model_path, import_modules, load_model
-        from padrewrite.parity import check_parity
+        from padrewrite.parity import bisect_parity, check_parity
 
         model_path = check_model_path(model_path)
         onnx_path = Path(onnx_path)
@@ -215,10 +366,13 @@ def verify_file(
             raise InputError(f"{onnx_path}: no such file; give the ONNX file to check.")
         import_modules(tuple(imports))
         model = load_model(model_path, safe_mode=safe_mode)
-        return check_parity(
+        report = check_parity(
             model, onnx_path, atol=atol, rtol=rtol, samples=samples,
-            input_shapes=input_shapes or None,
+            input_shapes=input_shapes or None, runtime=runtime,
         )
+        if bisect or not report:
+            report = bisect_parity(model, onnx_path, report, samples)
+        return report
     except (InputError, InternalError):
         raise
     except Exception as error:
@@ -234,6 +388,8 @@ class _Job:
         self.staged: dict[str, str] = {}
         self.load_notes: list[str] = []
         self.save_notes: list[str] = []
+        self.drift = None
+        self.drift_png = None
 
     def relabel(self, text: str) -> str:
         """`text` with every temporary path replaced by the path it stands for."""
@@ -253,7 +409,8 @@ class _Job:
             self.on_stage(done)
 
     def run(self, model_path, output_path, mode, constant_value, onnx_path, opset, hoist,
-            verify, plan, selection, parity_options, imports, safe_mode):
+            verify, plan, selection, parity_options, imports, safe_mode, bisect, drift,
+            drift_png):
         from padrewrite.io import (
             MODEL_SUFFIXES,
             check_model_path,
@@ -265,6 +422,16 @@ class _Job:
 
         mode = parse_mode(mode)
         model_path = check_model_path(model_path)
+        if drift_png is not None:
+            from padrewrite.drift import check_plotting
+
+            if plan:
+                raise InputError("`drift_png` (--drift-png) writes a file: not with plan (--plan).")
+            if not drift_png.parent.is_dir():
+                raise InputError(
+                    f"{drift_png.parent} is not a directory. Received: drift_png={drift_png}"
+                )
+            check_plotting()
         if not plan:
             if output_path is None:
                 raise InputError(
@@ -293,15 +460,26 @@ class _Job:
             result = dataclasses.replace(
                 result, report=dataclasses.replace(result.report, notes=())
             )
+        if drift:
+            from padrewrite.drift import measure_drift
+
+            with self.stage("drift", "comparing the rewritten model with the original"):
+                self.drift = measure_drift(
+                    original, result.model, result.report,
+                    samples=parity_options["samples"],
+                    input_shapes=parity_options["input_shapes"],
+                )
         if plan:
             return self._report("planned", model_path, None, None, result.report)
+        self.drift_png = drift_png
         return self._write(
             original, result, model_path, output_path, onnx_path, opset, hoist, verify,
             parity_options, safe_mode, exact=_computes_the_original(result.report),
+            bisect=bisect,
         )
 
     def _write(self, original, result, model_path, output_path, onnx_path, opset, hoist,
-               verify, parity_options, safe_mode, exact):
+               verify, parity_options, safe_mode, exact, bisect=False):
         from padrewrite.io import promote, save_model, staged_file
 
         export = reload = keras_check = parity = None
@@ -327,7 +505,8 @@ class _Job:
                 from padrewrite.onnx.export import export_onnx
 
                 with self.stage("export", f"exporting {onnx_path}"):
-                    export = export_onnx(model, staged_onnx, opset=opset, hoist=hoist)
+                    export = export_onnx(model, staged_onnx, opset=opset, hoist=hoist,
+                                         runtime=parity_options["runtime"])
                 export = dataclasses.replace(export, path=str(onnx_path))
             if verify:
                 from padrewrite.keras_check import check_saved_model
@@ -338,11 +517,17 @@ class _Job:
                         input_shapes=parity_options["input_shapes"],
                     )
                 if staged_onnx is not None:
-                    from padrewrite.parity import check_parity
+                    from padrewrite.parity import bisect_parity, check_parity
 
-                    with self.stage("parity", f"checking {onnx_path} with onnxruntime"):
+                    with self.stage("parity", f"checking {onnx_path} with "
+                                              f"{parity_options['runtime']}"):
                         # The Keras check proved the file computes what `model` does.
                         parity = check_parity(model, staged_onnx, **parity_options)
+                    if bisect or not parity:
+                        with self.stage("bisect", "comparing layer by layer"):
+                            parity = bisect_parity(
+                                model, staged_onnx, parity, parity_options["samples"]
+                            )
                     parity = dataclasses.replace(parity, onnx_path=str(onnx_path))
             failed = (keras_check is not None and not keras_check) or (
                 parity is not None and not parity
@@ -352,6 +537,9 @@ class _Job:
                     "failed", model_path, None, None, result.report, export=export,
                     reload=reload, keras_check=keras_check, parity=parity,
                 )
+            if self.drift_png is not None and self.drift is not None:
+                with self.stage("heatmap", f"drawing {self.drift_png}"):
+                    self.drift = _draw_heatmaps(self.drift, self.drift_png)
             with self.stage("promote", "renaming the files into place"):
                 promote(staged_model, output_path)
                 if staged_onnx is not None:
@@ -390,8 +578,27 @@ class _Job:
             load_notes=tuple(self.load_notes),
             save_notes=tuple(self.save_notes),
             stages=tuple(self.stages),
+            drift=self.drift,
             **checks,
         )
+
+
+def _draw_heatmaps(drift, path):
+    """`drift` with the heat map of each 4D output drawn, their paths recorded."""
+    from padrewrite.drift import heatmap_paths, save_heatmap
+
+    paths = heatmap_paths(path, list(drift.maps))
+    outputs = []
+    for output in drift.outputs:
+        if output.name in paths:
+            save_heatmap(
+                drift.maps[output.name], paths[output.name],
+                title=f"|rewritten - original| of '{output.name}' ({drift.mode}), "
+                      f"mean over channels and {drift.samples} samples",
+            )
+            output = dataclasses.replace(output, heatmap=str(paths[output.name]))
+        outputs.append(output)
+    return dataclasses.replace(drift, outputs=tuple(outputs))
 
 
 def _computes_the_original(report) -> bool:

@@ -520,3 +520,18 @@ def test_fallback_mode_replicate_exports_and_verifies(choice_models, tmp_path):
     assert len(fallback) == 3 and all(" replicate " in line for line in fallback)
     assert "; 3 with fallback replicate" in result.output
     assert result.output.count("PASSED") == 3
+
+
+def test_verbose_prints_the_seconds_of_every_stage(models, tmp_path):
+    out, onnx_out = tmp_path / "out.keras", tmp_path / "out.onnx"
+    result = run(models["tiny"], "-o", out, "--onnx", onnx_out, "--verify", "--verbose")
+    assert result.exit_code == 0, result.output
+    stages = [line for line in result.output.splitlines() if line.startswith("stage ")]
+    names = [line.split()[1] for line in stages]
+    assert names == ["load", "rewrite", "save", "reload", "export", "verify", "parity",
+                     "promote", "total"]
+    seconds = [float(line.split()[2]) for line in stages]
+    assert all(value >= 0 for value in seconds)
+    assert abs(sum(seconds[:-1]) - seconds[-1]) < 0.01
+    quiet = run(models["tiny"], "-o", tmp_path / "q.keras")
+    assert not any(line.startswith("stage ") for line in quiet.output.splitlines())

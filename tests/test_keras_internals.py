@@ -62,6 +62,17 @@ def test_nodes_by_depth_and_inbound_nodes(graph):
     assert all(node in internals.inbound_nodes(conv) for node in conv_nodes)
 
 
+def test_graph_calls_in_topological_order(graph):
+    model, conv = graph
+    calls = internals.graph_calls(model)
+    assert [layer.name for layer, _, _ in calls] == ["conv", "conv", "add"]
+    assert calls[0][0] is conv
+    assert calls[0][1][0] is model.inputs[0]
+    assert calls[1][1][0] is calls[0][2][0]
+    assert [len(inputs) for _, inputs, _ in calls] == [1, 1, 2]
+    assert calls[-1][2][0] is model.outputs[0]
+
+
 def test_flatten_layers_reaches_attributes():
     class Block(L.Layer):
         def __init__(self):

@@ -326,7 +326,7 @@ def test_batch_and_unknown_sizes_stay_dynamic():
 REPORT_KEYS = [
     "path", "opset", "input_names", "output_names", "node_counts", "pads_rewritten",
     "lowerings", "layout_ops_hoisted", "pads_hoisted", "hoists", "padded_elements_before",
-    "padded_elements_after", "passes",
+    "padded_elements_after", "passes", "runtime",
 ]
 
 
@@ -334,6 +334,7 @@ def test_report_keys_are_stable_and_json():
     _, report = exported("expand", "symmetric")
     data = json.loads(json.dumps(report.to_dict()))
     assert list(data) == REPORT_KEYS
+    assert data["runtime"] == "onnxruntime"
     assert data["pads_hoisted"] == 1
     (hoist,) = data["hoists"]
     assert list(hoist) == [
@@ -435,3 +436,27 @@ def test_subclassed_and_non_keras_models_are_refused(tmp_path):
     with pytest.raises(ExportError, match=r"must be a Keras model\. Received: model=str"):
         export_onnx("model.keras", tmp_path / "m.onnx")
     assert issubclass(ExportError, InputError) and issubclass(ExportError, ValueError)
+
+
+def test_an_export_for_openvino_has_no_wrap_pad_at_opset_19(tmp_path):
+    """OpenVINO rejects Pad(wrap): circular pads become Slice+Concat, same values."""
+    import keras
+    import numpy as np
+    import onnxruntime
+
+    from padrewrite import export_onnx, rewrite_model
+
+    image = keras.Input((9, 9, 2), name="image")
+    model = keras.Model(image, keras.layers.Conv2D(3, 3, padding="same", name="conv")(image))
+    rewritten = rewrite_model(model, "circular").model
+    arrays = {}
+    for runtime in ("onnxruntime", "openvino"):
+        path = tmp_path / f"{runtime}.onnx"
+        report = export_onnx(rewritten, path, opset=19, runtime=runtime)
+        assert report.runtime == runtime
+        lowered = [lowering.lowered_to for lowering in report.lowerings]
+        assert lowered == (["Pad(wrap)"] if runtime == "onnxruntime" else ["Slice+Concat"])
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        sample = np.random.default_rng(0).standard_normal((1, 9, 9, 2)).astype("float32")
+        arrays[runtime] = session.run(None, {"image": sample})[0]
+    np.testing.assert_array_equal(arrays["onnxruntime"], arrays["openvino"])

@@ -87,6 +87,8 @@ class ExportReport:
       when a moved pad's shape is not fully static (dynamic spatial sizes).
     - `passes` (list of {"name": str, "record": dict}): every pass that
       ran, in order, with its record (see `padrewrite.onnx.passes`).
+    - `runtime` (str): the engine the file was exported for ("onnxruntime",
+      or "openvino": circular pads as Slice+Concat at every opset).
     """
 
     path: str
@@ -102,6 +104,7 @@ class ExportReport:
     padded_elements_before: int | None = 0
     padded_elements_after: int | None = 0
     passes: tuple[PassResult, ...] = ()
+    runtime: str = "onnxruntime"
 
     def to_dict(self):
         data = dataclasses.asdict(dataclasses.replace(self, passes=()))
@@ -109,7 +112,9 @@ class ExportReport:
         return data
 
 
-def export_onnx(model, path, opset: int = DEFAULT_OPSET, *, hoist: bool = True) -> ExportReport:
+def export_onnx(
+    model, path, opset: int = DEFAULT_OPSET, *, hoist: bool = True, runtime: str = "onnxruntime"
+) -> ExportReport:
     """Export a Keras model to the ONNX file `path`.
 
     Args:
@@ -124,6 +129,9 @@ def export_onnx(model, path, opset: int = DEFAULT_OPSET, *, hoist: bool = True) 
             ...) to where the padded tensor is smallest, e.g. above a 1x1
             convolution that widens the channels (bit-identical results;
             see `padrewrite.onnx.hoist_pads_above_pointwise_ops`).
+        runtime: the engine the file is for. "openvino" does not run ONNX
+            `Pad` mode `wrap`: circular pads are then Slice+Concat at every
+            opset (`padrewrite.engines`).
 
     Returns:
         An `ExportReport`.
@@ -142,7 +150,11 @@ def export_onnx(model, path, opset: int = DEFAULT_OPSET, *, hoist: bool = True) 
         raise ExportError(str(error)) from None
     _refuse_bfloat16(model, io)
     proto = _convert(model, io, min(opset, TF2ONNX_MAX_OPSET))
-    results = run_passes(proto, PassOptions(opset=opset, hoist=hoist))
+    from padrewrite.engines import supports_wrap_pad
+
+    results = run_passes(
+        proto, PassOptions(opset=opset, hoist=hoist, wrap_pad=supports_wrap_pad(runtime))
+    )
     _check(proto, load_in_onnxruntime=opset > TF2ONNX_MAX_OPSET)
     _write_atomically(proto, path)
     records = {type(result.record): result.record for result in results}
@@ -163,6 +175,7 @@ def export_onnx(model, path, opset: int = DEFAULT_OPSET, *, hoist: bool = True) 
         padded_elements_before=hoisting.padded_elements_before,
         padded_elements_after=hoisting.padded_elements_after,
         passes=results,
+        runtime=runtime,
     )
 
 

@@ -1,8 +1,8 @@
 """Pass: replace each placeholder `Pad` by the ONNX ops of the mode it stands for.
 
 - replicate -> the same `Pad` with mode="edge";
-- circular -> `Pad` mode="wrap" at opset >= 19, else per padded axis at most
-  two `Slice` and one `Concat`;
+- circular -> `Pad` mode="wrap" at opset >= 19 (unless the engine lacks it:
+  OpenVINO), else per padded axis at most two `Slice` and one `Concat`;
 - symmetric -> per padded axis at most two `Slice` (negative steps for the
   mirrored parts) and one `Concat`.
 
@@ -62,10 +62,12 @@ class PlaceholderLowering:
         return dataclasses.asdict(self)
 
 
-def lower_placeholder_pads(model: onnx.ModelProto) -> PlaceholderLowering:
+def lower_placeholder_pads(model: onnx.ModelProto, wrap_pad: bool = True) -> PlaceholderLowering:
     """Replace every placeholder `Pad` of `model` by its mode's ONNX ops.
 
-    Edits `model` in place. The opset is read from `model.opset_import`.
+    Edits `model` in place. The opset is read from `model.opset_import`;
+    with `wrap_pad` false (an engine without `Pad` mode `wrap`, such as
+    OpenVINO) circular pads are Slice+Concat at every opset.
     """
     opset = model_opset(model)
     editor = GraphEditor(model)
@@ -77,7 +79,7 @@ def lower_placeholder_pads(model: onnx.ModelProto) -> PlaceholderLowering:
             nodes.append(node)
             continue
         pads = editor.static_pads(node)
-        if mode == "replicate" or (mode == "circular" and opset >= WRAP_OPSET):
+        if mode == "replicate" or (mode == "circular" and wrap_pad and opset >= WRAP_OPSET):
             native = "edge" if mode == "replicate" else "wrap"
             set_attribute(node, "mode", native)
             nodes.append(node)

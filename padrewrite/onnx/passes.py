@@ -12,7 +12,8 @@ Each pass edits the model in place and returns a record (a dataclass with
    convolutions and activations before them, where the padded tensor is
    smallest (skipped with `hoist=False`).
 5. `lower-placeholder-pads`: turn replicate/symmetric/circular placeholders
-   into native `Pad`s or Slice+Concat.
+   into native `Pad`s or Slice+Concat (circular always Slice+Concat for an
+   engine without `Pad` mode `wrap`).
 
 The order matters: step 1 makes the graph valid for the opset converter; the
 placeholders keep their names until step 5, so steps 3 and 4 move them like
@@ -41,10 +42,12 @@ __all__ = ["PASSES", "Pass", "PassOptions", "PassResult", "run_passes"]
 
 @dataclasses.dataclass(frozen=True)
 class PassOptions:
-    """What the export asked for: the target opset and whether to hoist pads."""
+    """What the export asked for: the target opset, whether to hoist pads, and
+    whether the target engine runs `Pad` mode `wrap` (OpenVINO does not)."""
 
     opset: int
     hoist: bool = True
+    wrap_pad: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,7 +89,10 @@ PASSES = (
         lambda model, options: hoist_pads_above_pointwise_ops(model),
         applies=lambda model, options: options.hoist,
     ),
-    Pass("lower-placeholder-pads", lambda model, options: lower_placeholder_pads(model)),
+    Pass(
+        "lower-placeholder-pads",
+        lambda model, options: lower_placeholder_pads(model, wrap_pad=options.wrap_pad),
+    ),
 )
 
 

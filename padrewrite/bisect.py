@@ -1,0 +1,364 @@
+"""Where an ONNX export first departs from its Keras model: layer by layer.
+
+`locate_divergence` runs the Keras model with every layer call's output
+exposed, and a temporary copy of the ONNX file in which one tensor per Keras
+layer is marked as an extra graph output (only those tensors, so that fusions
+elsewhere in the graph stay as they are). It compares each pair on the parity
+check's inputs and reports the first layer, in topological order, whose error
+exceeds the tolerance, with the error of the layer compared just before it.
+
+Which ONNX tensor stands for a layer: tf2onnx names each node after the
+TensorFlow op it came from, whose name carries the Keras layer's name scope
+(`model_1/enc1_conv_1/BiasAdd`). A layer's tensor is the first output of the
+last node (in the graph's topological order) whose name has the layer's scope
+right under the model's. Layers with no such node (folded into another op by
+tf2onnx, such as a BatchNormalization merged into the convolution before it)
+are not compared. A tensor is compared when its shape equals the Keras
+output's, or equals it with the channels moved to axis 1 (tf2onnx computes
+convolutions in NCHW and removes the transposes between them): then it is
+transposed back first.
+
+tf2onnx folds some layers into the node of the layer before them (a
+BatchNormalization into the convolution: the Conv node then computes the
+normalization's output). A layer's tensor is therefore compared with its own
+output and with those of the layers after it, in a chain, that have no node of
+their own; the best agreement counts (`compared_with` says which). A Conv node
+without a bias is named `Conv__107` by tf2onnx: it is found by its kernel's
+name instead, which keeps the layer's scope.
+
+When channels equal a spatial size the two layouts have the same shape: both
+readings are compared and the better one counts.
+
+Nested models count as one layer (the last node under their scope).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+import tempfile
+
+import numpy as np
+
+__all__ = ["DivergenceReport", "LayerDivergence", "locate_divergence", "render_divergence"]
+
+#: `LayerDivergence.status` values.
+PASSED, DIVERGED, NOT_COMPARED = "passed", "diverged", "not-compared"
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerDivergence:
+    """One Keras layer call against its ONNX tensor over every sample.
+
+    `onnx_tensor` is the ONNX tensor compared (None when the layer has no
+    node of its own in the ONNX graph); `layout` is "same" or "channels-first"
+    (the ONNX tensor was transposed back to channels-last to compare);
+    `status` is "passed", "diverged" or "not-compared" (`reason` says why).
+    `compared_with` names the later layer whose output the tensor was compared
+    with when tf2onnx folded that layer into this one's node (None: its own).
+    """
+
+    layer: str
+    class_name: str
+    onnx_tensor: str | None
+    status: str
+    max_abs: float | None = None
+    max_rel: float | None = None
+    layout: str | None = None
+    reason: str | None = None
+    compared_with: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class DivergenceReport:
+    """Result of `locate_divergence`: `first` is the first diverging layer (or None)
+    and `previous` the layer compared just before it (None if it was the first)."""
+
+    atol: float
+    rtol: float
+    samples: int
+    layers: tuple[LayerDivergence, ...]
+    first: LayerDivergence | None
+    previous: LayerDivergence | None
+
+    @property
+    def compared(self) -> int:
+        return sum(layer.status != NOT_COMPARED for layer in self.layers)
+
+    def to_dict(self) -> dict:
+        def record(layer):
+            return None if layer is None else dataclasses.asdict(layer)
+
+        return {
+            "atol": self.atol,
+            "rtol": self.rtol,
+            "samples": self.samples,
+            "compared": self.compared,
+            "first_divergence": record(self.first),
+            "previous": record(self.previous),
+            "layers": [dataclasses.asdict(layer) for layer in self.layers],
+        }
+
+
+def locate_divergence(keras_model, onnx_path, *, atol, rtol, batches, io,
+                      runtime: str = "onnxruntime") -> DivergenceReport:
+    """Compare `keras_model`'s layer outputs with the ONNX file's tensors.
+
+    Args:
+        keras_model: the Functional or Sequential model the ONNX file was exported from.
+        onnx_path: the ONNX file; it is not modified (a temporary copy is run).
+        atol, rtol: the parity check's tolerances.
+        batches, io: flat input batches and the model's `ModelIO`
+            (`padrewrite.parity.make_inputs`).
+        runtime: the engine running the ONNX copy (`padrewrite.engines`).
+    """
+    import keras
+    import onnx
+
+    from padrewrite import keras_internals
+    from padrewrite.engines import open_engine
+
+    graph = keras_model
+    if isinstance(keras_model, keras.Sequential):
+        graph = keras_internals.sequential_graph(keras_model)
+    calls = keras_internals.graph_calls(graph)
+    probe = keras.Model(graph.input, [outputs[0] for _, _, outputs in calls])
+
+    model = onnx.load(str(onnx_path))
+    owners = _layer_of_nodes(model, {layer.name for layer, _, _ in calls})
+    # One tensor per layer: the first output of its last node.
+    tensor_of, position = {}, {}
+    for index, node in enumerate(model.graph.node):
+        layer = owners.get(node.name)
+        if layer is not None and node.output:
+            tensor_of[layer], position[layer] = node.output[0], index
+    _drop_misplaced(calls, tensor_of, position)
+    existing = {output.name for output in model.graph.output}
+    extra = sorted({t for t in tensor_of.values() if t not in existing})
+    for name in extra:
+        model.graph.output.append(onnx.ValueInfoProto(name=name))
+    with tempfile.TemporaryDirectory() as directory:
+        probe_path = os.path.join(directory, "probe.onnx")
+        onnx.save(model, probe_path)
+        session = open_engine(probe_path, runtime)
+    fetch = sorted(set(tensor_of.values()))
+    shared = {id(layer) for layer, _, _ in calls if sum(o is layer for o, _, _ in calls) > 1}
+    candidates = _references(calls, tensor_of, shared)
+    stats = {}
+    for batch in batches:
+        reference = probe(io.pack_inputs(batch), training=False)
+        reference = [
+            np.asarray(keras.ops.convert_to_numpy(t)) for t in keras.tree.flatten(reference)
+        ]
+        got = dict(zip(fetch, session.run(fetch, dict(zip(io.input_names, batch)))))
+        for index, choices in candidates.items():
+            tensor = got[tensor_of[calls[index][0].name]]
+            for choice in choices:
+                stats.setdefault((index, choice), _LayerStats(atol, rtol)).add(
+                    reference[choice], tensor
+                )
+    records = []
+    for index, (layer, _, _) in enumerate(calls):
+        label = layer.name
+        if id(layer) in shared:
+            label += f" (call {sum(other is layer for other, _, _ in calls[:index])})"
+            records.append(LayerDivergence(
+                label, type(layer).__name__, None, NOT_COMPARED,
+                reason="a shared layer (its calls are not told apart in the ONNX graph)",
+            ))
+            continue
+        tensor = tensor_of.get(layer.name)
+        if tensor is None:
+            records.append(LayerDivergence(
+                label, type(layer).__name__, None, NOT_COMPARED,
+                reason="no ONNX node of its own (folded into another op)",
+            ))
+            continue
+        results = [
+            stats[(index, choice)].result(label, type(layer).__name__, tensor)
+            for choice in candidates[index]
+        ]
+        best = min(range(len(results)), key=lambda i: _rank(results[i]))
+        record = results[best]
+        if best:
+            record = dataclasses.replace(
+                record, compared_with=calls[candidates[index][best]][0].name
+            )
+        records.append(record)
+    first = previous = None
+    for record in records:
+        if record.status == DIVERGED:
+            first = record
+            break
+        if record.status == PASSED:
+            previous = record
+    return DivergenceReport(
+        atol=atol, rtol=rtol, samples=len(batches), layers=tuple(records), first=first,
+        previous=previous if first is not None else None,
+    )
+
+
+def render_divergence(report: DivergenceReport) -> list[str]:
+    """Text lines: the first divergence and the layer before it, or that none diverges."""
+    compared = f"{report.compared} of {len(report.layers)} layer calls compared"
+    if report.first is None:
+        return [f"bisect | no layer diverges ({compared})"]
+    first = report.first
+    line = (
+        f"FIRST DIVERGENCE | layer '{first.layer}' ({first.class_name}) | "
+        f"max_abs={first.max_abs:.1e} max_rel={first.max_rel:.1e} | ONNX tensor "
+        f"'{first.onnx_tensor}'"
+    )
+    lines = [line]
+    if report.previous is not None:
+        before = report.previous
+        lines.append(
+            f"  previous layer '{before.layer}' ({before.class_name}) | "
+            f"max_abs={before.max_abs:.1e} | within tolerance"
+        )
+    else:
+        lines.append("  previous layer: none compared (it is the first)")
+    lines.append(f"  ({compared})")
+    return lines
+
+
+def _layer_of_nodes(model, layer_names: set[str]) -> dict[str, str]:
+    """`{node name: Keras layer name}` for the nodes named under a layer's scope."""
+    initializers = {init.name for init in model.graph.initializer}
+    owners = {}
+    for node in model.graph.node:
+        # Its own name, else a weight it reads (tf2onnx names a Conv without
+        # bias `Conv__107`; its kernel keeps the layer's scope).
+        for name in [node.name, *(i for i in node.input if i in initializers)]:
+            parts = name.split("/")
+            layer = _scope_layer(parts[1], layer_names) if len(parts) >= 3 else None
+            if layer is not None:
+                owners[node.name] = layer
+                break
+    return owners
+
+
+_CALL_SUFFIX = re.compile(r"_\d+$")
+
+
+def _scope_layer(scope: str, layer_names: set[str]) -> str | None:
+    """The layer a TensorFlow name scope stands for: `conv_1` is layer `conv`'s
+    (tf.function adds `_1`), or layer `conv_1`'s if there is no layer `conv`."""
+    stripped = _CALL_SUFFIX.sub("", scope)
+    if stripped != scope and stripped in layer_names:
+        return stripped
+    return scope if scope in layer_names else None
+
+
+def _references(calls, tensor_of, shared) -> dict[int, list[int]]:
+    """`{call index: [call indexes]}`: the Keras outputs a layer's ONNX tensor may
+    stand for: its own, then those of the layers after it in a chain that have no
+    node of their own (tf2onnx folds a BatchNormalization into the convolution
+    before it; the convolution's node then computes the normalization's output)."""
+    by_tensor = {}
+    for index, (_, _, outputs) in enumerate(calls):
+        for tensor in outputs:
+            by_tensor[id(tensor)] = index
+    readers: dict[int, list[int]] = {}
+    for index, (_, inputs, _) in enumerate(calls):
+        for tensor in inputs:
+            source = by_tensor.get(id(tensor))
+            if source is not None:
+                readers.setdefault(source, []).append(index)
+    result = {}
+    for index, (layer, _, _) in enumerate(calls):
+        if id(layer) in shared or layer.name not in tensor_of:
+            continue
+        chain = [index]
+        while len(readers.get(chain[-1], ())) == 1:
+            after = readers[chain[-1]][0]
+            if calls[after][0].name in tensor_of or id(calls[after][0]) in shared:
+                break
+            chain.append(after)
+        result[index] = chain
+    return result
+
+
+def _drop_misplaced(calls, tensor_of, position):
+    """Forget a layer's tensor computed before a tensor of a layer it reads: the node
+    only carries the name (passes reorder and rename nodes, such as a layout
+    Transpose of the input named after the first layer using it)."""
+    made_by = {}
+    for index, (layer, _, outputs) in enumerate(calls):
+        for tensor in outputs:
+            made_by[id(tensor)] = layer.name
+    for layer, inputs, _ in calls:
+        if layer.name not in position:
+            continue
+        sources = [made_by.get(id(tensor)) for tensor in inputs]
+        if any(position.get(source, -1) > position[layer.name] for source in sources):
+            del tensor_of[layer.name], position[layer.name]
+
+
+def _rank(record):
+    """Order of preference among a tensor's readings: passed, then smallest error."""
+    if record.status == NOT_COMPARED:
+        return (2, math.inf)
+    return (0 if record.status == PASSED else 1, record.max_abs)
+
+
+class _LayerStats:
+    """Errors of one ONNX tensor against one Keras output, in each layout that fits."""
+
+    def __init__(self, atol, rtol):
+        self.atol, self.rtol = atol, rtol
+        self.layouts: dict[str, _Errors] = {}
+        self.reason = None
+
+    def add(self, expected, got):
+        got = np.asarray(got)
+        readings = {}
+        if got.shape == expected.shape:
+            readings["same"] = got
+        if got.ndim >= 3 and got.shape == (expected.shape[0], expected.shape[-1],
+                                           *expected.shape[1:-1]):
+            readings["channels-first"] = np.moveaxis(got, 1, -1)
+        if not readings:
+            self.reason = f"ONNX shape {got.shape} does not match Keras shape {expected.shape}"
+        for layout, value in readings.items():
+            self.layouts.setdefault(layout, _Errors(self.atol, self.rtol)).add(expected, value)
+
+    def result(self, label, class_name, tensor):
+        # Every sample has the same shapes: a layout fits all of them or none.
+        fits = list(self.layouts.items())
+        if self.reason or not fits:
+            return LayerDivergence(label, class_name, tensor, NOT_COMPARED,
+                                   reason=self.reason or "no sample compared")
+        layout, errors = min(fits, key=lambda item: (not item[1].passed, item[1].max_abs))
+        return LayerDivergence(
+            label, class_name, tensor, PASSED if errors.passed else DIVERGED,
+            max_abs=errors.max_abs, max_rel=errors.max_rel, layout=layout,
+        )
+
+
+class _Errors:
+    def __init__(self, atol, rtol):
+        self.atol, self.rtol = atol, rtol
+        self.max_abs = self.max_rel = 0.0
+        self.passed = True
+
+    def add(self, expected, got):
+        if expected.dtype.kind not in "fc" or expected.size == 0:
+            equal = bool(np.array_equal(expected, got))
+            self.passed = self.passed and equal
+            self.max_abs = max(self.max_abs, 0.0 if equal else math.inf)
+            return
+        expected = expected.astype(np.float64)
+        got = got.astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            diff = np.abs(got - expected)
+        diff = np.where(np.isnan(expected) & np.isnan(got), 0.0, diff)
+        diff = np.where(np.isnan(diff), np.inf, diff)
+        scale = np.abs(expected)
+        self.max_abs = max(self.max_abs, float(diff.max()))
+        nonzero = scale > 0
+        if nonzero.any():
+            self.max_rel = max(self.max_rel, float((diff[nonzero] / scale[nonzero]).max()))
+        self.passed = self.passed and bool(np.all(diff <= self.atol + self.rtol * scale))

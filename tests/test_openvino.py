@@ -9,7 +9,6 @@ from click.testing import CliRunner
 
 from padrewrite.cli import main
 
-pytest.importorskip("openvino")
 
 L = keras.layers
 

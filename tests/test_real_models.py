@@ -333,3 +333,25 @@ def test_a_model_with_nothing_to_rewrite_is_written_as_loaded(tmp_path):
     document = json.loads(result.output)
     assert document["rewrite"]["notes"] == [] and document["save_notes"] == []
     assert isinstance(keras.saving.load_model(out), Backbone)
+
+
+# -- mixed precision: parity judged against the compute dtype ------------------------------
+
+
+def test_mixed_float16_parity_follows_the_compute_dtype(tmp_path):
+    from padrewrite.parity import check_parity, compute_dtype
+
+    model = corpus.build_unet_mixed_float16()
+    rewritten = padrewrite.rewrite_model(model, "reflect").model
+    padrewrite.export_onnx(rewritten, tmp_path / "m.onnx")
+    report = check_parity(rewritten, tmp_path / "m.onnx", samples=1)
+    assert report.compute_dtype == "float16"
+    assert (report.atol, report.rtol) == (1e-2, 1e-2)
+    assert report, report.to_dict()
+    worst = max(output.max_abs for output in report.outputs)
+    assert 1e-5 < worst < 1e-2  # float16 arithmetic: above float32 noise, within its own
+    tight = check_parity(rewritten, tmp_path / "m.onnx", samples=1, atol=1e-6, rtol=1e-6)
+    assert not tight
+    assert tight.hint.startswith("the model computes in float16; tolerances below atol=1e-02")
+    assert tight.to_dict()["hint"] == tight.hint
+    assert compute_dtype(corpus.build_unet()) == "float32"

@@ -253,9 +253,13 @@ def render_parity(report: ParityReport) -> list[str]:
 
 def bisect_parity(keras_model, onnx_path, report: ParityReport, samples: int) -> ParityReport:
     """`report` with its `divergence`: the layers of `keras_model` compared with the
-    ONNX file's tensors on the same inputs and tolerances (`padrewrite.bisect`)."""
+    ONNX file's tensors on the same inputs and tolerances (`padrewrite.bisect`).
+    Unchanged when an output could not be compared at all (`OutputParity.error`:
+    the file does not run on the engine, or an output's shape differs)."""
     from padrewrite.bisect import locate_divergence
 
+    if any(output.error for output in report.outputs):
+        return report  # the file did not run (or its shapes differ): no layer to compare
     io, _, batches = make_inputs(
         keras_model, input_shapes=report.input_shapes, samples=samples,
     )

@@ -19,6 +19,7 @@ import keras
 from padrewrite import keras_internals as internals
 from padrewrite.arithmetic import spatial_axes
 from padrewrite.errors import InputError
+from padrewrite.io import load_error_cause
 from padrewrite.layers import PADDING_CLASSES, SAME_PADDING_CLASSES
 from padrewrite.modes import (
     AXIS_NAMES,
@@ -350,16 +351,21 @@ class _Rewriter:
             with internals.unsafe_deserialization():
                 copy = type(layer).from_config(layer.get_config())
         except Exception as error:
-            raise RewriteError(
-                f"Layer '{owner_path or layer.name}' ({type(layer).__name__}) holds "
-                "convolutions to rewrite but cannot be rebuilt from its config "
-                f"({type(error).__name__}: {' '.join(str(error).split())[:200]}); give it a "
-                + (
-                    f"complete get_config(), or exclude its convolutions (--exclude '{owner_path}/*')."
-                    if owner_path
-                    else "complete get_config() (a subclassed model: an __init__ taking **kwargs)."
-                )
-            ) from error
+            cause = load_error_cause(error)
+            if not owner_path:
+                raise RewriteError(
+                    f"Subclassed model '{layer.name}' ({type(layer).__name__}) holds "
+                    f"convolutions to rewrite but cannot be rebuilt from its config ({cause}); "
+                    "give it a complete get_config() (an __init__ taking **kwargs)."
+                ) from error
+            # Leave the holder as it is: its convolutions are reported as skipped.
+            self._skip_planned(
+                {path for *_, path in plans},
+                f"held by '{owner_path}' ({type(layer).__name__}), which cannot be rebuilt "
+                f"from its config ({cause}); left as it is: give it a complete get_config() "
+                "to rewrite it",
+            )
+            return None
         replacements = {}
         for reached, decision, mode, path in plans:
             new_conv = padded_convolution(
@@ -376,6 +382,14 @@ class _Rewriter:
         self.copies[id(layer)] = new_layer
         self.copied[id(layer)] = (layer, new_layer)
         return new_layer
+
+    def _skip_planned(self, paths, reason):
+        """Turn the records of planned rewrites at `paths` into skipped ones, with `reason`."""
+        for index, record in enumerate(self.records):
+            if record.path in paths and record.action in (REWRITTEN, FALLBACK):
+                self.records[index] = replace(
+                    record, action=SKIPPED, reason=reason, mode=None, pad_layer=None
+                )
 
     def _rebuild_functional(self, model, prefix):
         consumers = _consumers_by_tensor(model)
@@ -849,9 +863,9 @@ def _shared_layer_note(layer, error) -> ModelNote:
         class_name=type(layer).__name__,
         change=LAYER_SHARED,
         reason=(
-            "is not rewritten and cannot be rebuilt from its own config "
-            f"({type(error).__name__}: {' '.join(str(error).split())[:200]}); the same "
-            "instance is used, sharing its weights with the input model"
+            f"is not rewritten and cannot be rebuilt from its own config "
+            f"({load_error_cause(error)}); the same instance is used, sharing its weights "
+            "with the input model"
         ),
     )
 

@@ -453,3 +453,30 @@ def test_a_shared_layer_refused_on_one_call_is_reported_not_mixed():
     result = rewrite_model(model, "reflect", fallback_mode="replicate")
     actions = [(r.name, r.call_index, r.action) for r in result.report.records]
     assert actions == [("shared", 0, "rewritten"), ("shared", 1, "fallback")]
+
+
+def test_a_holder_that_cannot_be_rebuilt_is_left_as_it_is_and_reported():
+    class Holder(L.Layer):  # its config forgets `width`: from_config fails
+        def __init__(self, width, **kwargs):
+            super().__init__(**kwargs)
+            self.conv = L.Conv2D(width, 3, padding="same", name="inner")
+
+        def get_config(self):
+            return super().get_config()
+
+        def call(self, x):
+            return self.conv(x)
+
+    inputs = keras.Input((8, 8, 3))
+    x = Holder(np.int64(4), name="holder")(inputs)
+    outputs = L.Conv2D(2, 3, padding="same", name="head")(x)
+    model = keras.Model(inputs, outputs)
+    result = rewrite_model(model, "reflect")
+    records = {r.path: r for r in result.report.records}
+    assert records["head"].action == "rewritten"
+    inner = records["holder/conv"]
+    assert inner.action == "skipped" and inner.mode is None
+    assert inner.reason.startswith("held by 'holder' (Holder), which cannot be rebuilt from its")
+    assert "missing 1 required positional argument: 'width'" in inner.reason
+    assert result.model.get_layer("holder") is model.get_layer("holder")  # kept, shared
+    assert [note.change for note in result.report.notes] == ["layer-shared"]

@@ -171,7 +171,7 @@ def rewrite_file(
             rewritten model computes, with the original's output names,
             shapes and dtypes (and, in constant mode with value 0, the
             original's outputs); with `onnx_path`, check the ONNX file
-            against the reloaded model with onnxruntime (`atol`, `rtol`,
+            against the rewritten model with onnxruntime (`atol`, `rtol`,
             `samples`, `input_shapes` as `padrewrite.check_parity`). Without
             it the written file is still deserialized before it is kept.
         plan: load and rewrite in memory only; write nothing. Layers the

@@ -205,7 +205,7 @@ def rewrite_file(
         InternalError: an unanticipated failure (a bug); nothing was written.
     """
     job = _Job(on_stage)
-    try:
+    with _classified_errors(job.relabel):
         return job.run(
             model_path, output_path, mode, constant_value, onnx_path, opset, hoist, verify,
             plan, dict(include=tuple(include), exclude=tuple(exclude), rules=tuple(rules),
@@ -216,13 +216,21 @@ def rewrite_file(
             tuple(imports), safe_mode, bisect, drift or drift_png is not None,
             None if drift_png is None else Path(drift_png),
         )
+
+
+@contextlib.contextmanager
+def _classified_errors(relabel=lambda text: text):
+    """`InputError`s pass (their paths relabeled); any other exception is a bug:
+    `InternalError`, its message naming the user's files."""
+    try:
+        yield
     except InputError as error:
-        error.args = (job.relabel(str(error)),)
+        error.args = (relabel(str(error)),)
         raise
     except InternalError:
         raise
     except Exception as error:
-        raise InternalError(error, bug_message(error, job.relabel(str(error)))) from error
+        raise InternalError(error, bug_message(error, relabel(str(error)))) from error
 
 
 @dataclasses.dataclass(frozen=True)
@@ -356,7 +364,7 @@ def verify_file(
     "openvino"). Raises `InputError` for a missing or unreadable file (or one
     the engine cannot load) and `InternalError` for a bug.
     """
-    try:
+    with _classified_errors():
         from padrewrite.io import check_model_path, import_modules, load_model
         from padrewrite.parity import bisect_parity, check_parity
 
@@ -373,10 +381,6 @@ def verify_file(
         if bisect or not report:
             report = bisect_parity(model, onnx_path, report, samples)
         return report
-    except (InputError, InternalError):
-        raise
-    except Exception as error:
-        raise InternalError(error, bug_message(error)) from error
 
 
 class _Job:

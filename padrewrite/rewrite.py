@@ -545,8 +545,8 @@ class _Rewriter:
                 class_name=type(layer).__name__,
                 change=CONFIG_COMPLETED,
                 reason=(
-                    f"cannot be rebuilt from its own config ({type(error).__name__}: "
-                    f"{' '.join(str(error).split())[-120:]}); its config is completed "
+                    f"cannot be rebuilt from its own config ({load_error_cause(error)}); "
+                    "its config is completed "
                     "with " + ", ".join(f"{k}={v!r}" for k, v in missing.items())
                     + " read from the layer's attributes, so the written file loads"
                 ),

@@ -30,7 +30,9 @@ from padrewrite.errors import (
 from padrewrite.modes import CAUSAL_MODES, FALLBACK_MODES, parse_mode, parse_mode_for
 from padrewrite.onnx.opsets import DEFAULT_OPSET, MIN_OPSET
 
-RULE_CHOICES = ("conv-same", "conv-causal", "conv-transpose", "zero-padding", "pooling-same")
+RULE_CHOICES = (
+    "conv-same", "conv-causal", "conv-transpose", "zero-padding", "pooling-same", "adopt-padding"
+)
 
 
 class UsageFailure(click.ClickException):

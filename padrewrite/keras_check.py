@@ -27,7 +27,10 @@ class OutputCheck:
     original's (symbolic shapes, `None` kept). `max_abs_vs_rewritten` is the
     largest difference from the rewritten model in memory;
     `max_abs_vs_original` the largest difference from the original model
-    (constant mode with value 0 only, else `None`).
+    (constant mode with value 0 only, else `None`). `declared_shape` is set
+    when the original's symbolic shape is contradicted by what the original
+    itself returns (a custom layer's wrong `compute_output_shape`): then
+    `expected_shape` is the shape it returns, `None` kept where declared.
     """
 
     name: str
@@ -40,6 +43,7 @@ class OutputCheck:
     max_abs_vs_original: float | None
     tolerance: float | None
     passed: bool
+    declared_shape: tuple | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,11 @@ class KerasCheckReport:
                     detail.append(f"{label}={value:.1e}")
             if output.tolerance is not None:
                 detail.append(f"(tolerance {output.tolerance:.1e})")
+            if output.declared_shape is not None:
+                detail.append(
+                    f"(the original model declares shape={output.declared_shape} but "
+                    f"returns {output.expected_shape})"
+                )
             lines.append(
                 f"{status} | keras {self.path} | output '{output.name}' | " + " ".join(detail)
             )
@@ -133,8 +142,7 @@ def check_saved_model(
         rewritten, input_shapes=input_shapes, batch_size=1, samples=samples, seed=seed,
         extremes=exact,
     )
-    models = [rewritten, reloaded] + ([original] if exact else [])
-    runs = _run_all(models, io, batches)
+    runs = _run_all([rewritten, reloaded, original], io, batches)
     checks = []
     count = max(len(expected_io.output_names), len(got_io.output_names))
     for index in range(count):
@@ -147,7 +155,9 @@ def check_saved_model(
         vs_rewritten = _max_abs(runs[0][index], have)
         vs_original = _max_abs(runs[2][index], have) if exact else None
         shape, dtype = got_io.output_shapes[index], got_io.output_dtypes[index]
-        expected_shape = expected_io.output_shapes[index]
+        expected_shape, declared_shape = _returned_shape(
+            expected_io.output_shapes[index], runs[2][index][0].shape
+        )
         expected_dtype = expected_io.output_dtypes[index]
         checks.append(
             OutputCheck(
@@ -166,11 +176,26 @@ def check_saved_model(
                     and vs_rewritten <= tolerance
                     and (vs_original is None or vs_original <= tolerance)
                 ),
+                declared_shape=declared_shape,
             )
         )
     return KerasCheckReport(
         path=str(path), exact=exact, samples=len(batches), outputs=tuple(checks)
     )
+
+
+def _returned_shape(declared: tuple, returned: tuple):
+    """`(expected shape, declared shape or None)` for an output declared `declared`.
+
+    The declaration stands unless a known non-batch size differs from what
+    the original model returned: then the returned sizes are expected.
+    """
+    if len(declared) != len(returned) or all(
+        d is None or d == r for d, r in zip(declared[1:], returned[1:])
+    ):
+        return tuple(declared), None
+    expected = (declared[0], *(None if d is None else r for d, r in zip(declared[1:], returned[1:])))
+    return expected, tuple(declared)
 
 
 def _missing_output(index, expected_io, got_io) -> OutputCheck:

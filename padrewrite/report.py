@@ -22,7 +22,9 @@ class LayerRecord:
     axis, `None` for an amount computed at run time. `mode` is the mode the
     layer pads (or would pad) in: "reflect", or per axis
     "H=constant,W=circular". `causal` is set for causal convolutions only:
-    whether the rewrite still reads no future sample.
+    whether the rewrite still reads no future sample. `computed` is set for
+    adopted padding layers only: the mode the layer was found to compute
+    (`mode` differs from it when a per-layer mode names the layer).
     """
 
     path: str
@@ -37,6 +39,7 @@ class LayerRecord:
     pad_layer: str | None = None
     call_index: int = 0
     causal: bool | None = None
+    computed: str | None = None
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -148,6 +151,9 @@ class RewriteReport:
             text += f"; {len(self.fallback)} with fallback {self.fallback_mode}"
         if self.not_causal:
             text += f"; {len(self.not_causal)} causal convolution(s) no longer causal"
+        adopted = [r for r in self.rewritten if r.computed is not None]
+        if adopted:
+            text += f"; {len(adopted)} hand-written padding layer(s) adopted"
         if self.refused:
             text += f"; {len(self.refused)} refused"
         return text

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import functools
 import inspect
 import sys
 from dataclasses import dataclass, replace
@@ -64,6 +65,7 @@ from padrewrite.rules import (
 from padrewrite.rules.geometry import as_tuple, spatial_sizes
 from padrewrite.rules.unreached import (
     RECURRENT_CONVOLUTIONS,
+    config_of,
     hidden_reason,
     kind_of,
     pads_implicitly,
@@ -260,6 +262,7 @@ class _Rewriter:
         self.rewritten_copies: set[int] = set()
         self.call_counts: dict[int, int] = {}
         self.copied: dict[int, tuple[object, object]] = {}
+        self.shared_pads: dict[int, tuple] = {}
         self.records: list[LayerRecord] = []
         self.notes: list[ModelNote] = []
 
@@ -425,7 +428,8 @@ class _Rewriter:
 
     def _call(self, layer, prefix, first_input, site_consumers, args, kwargs):
         shape = tuple(first_input.shape) if first_input is not None else None
-        pad, new_layer = self._replacements(layer, prefix, shape, site_consumers)
+        tensors = sum(hasattr(a, "shape") for a in keras.tree.flatten((args, kwargs)))
+        pad, new_layer = self._replacements(layer, prefix, shape, site_consumers, tensors)
         if pad is not None:
             padded = pad(args[0])
             if new_layer is None:
@@ -433,7 +437,7 @@ class _Rewriter:
             args = (padded, *args[1:])
         return new_layer(*args, **kwargs)
 
-    def _replacements(self, layer, prefix, input_shape, site_consumers):
+    def _replacements(self, layer, prefix, input_shape, site_consumers, input_count=1):
         """`(padding layer or None, layer or None)` standing in for one call of `layer`."""
         call_index = self.call_counts.get(id(layer), 0)
         self.call_counts[id(layer)] = call_index + 1
@@ -441,7 +445,9 @@ class _Rewriter:
             return None, self.rebuild(layer, f"{prefix}{layer.name}/")
         if not isinstance(layer, keras.layers.Layer):
             return None, layer  # a keras.ops operation: no weights, no padding
-        decision, mode = self._decide(layer, prefix, input_shape, site_consumers, call_index)
+        decision, mode = self._decide(
+            layer, prefix, input_shape, site_consumers, call_index, input_count=input_count
+        )
         if self._refused(layer) and id(layer) in self.copies:
             # The rewrite stops with the refusal once the walk has reported every layer;
             # a throwaway copy as it was keeps the shapes right until then.
@@ -459,14 +465,22 @@ class _Rewriter:
             if id(layer) not in self.copies:
                 self.copies[id(layer)] = self._padding_layer(layer, decision, mode, call_index)
                 self.rewritten_copies.add(id(layer))
+                self.shared_pads[id(layer)] = (decision.pads, mode)
             elif id(layer) not in self.rewritten_copies:
                 raise _mixed_shared_layer(layer)
+            elif self.shared_pads[id(layer)] != (decision.pads, mode):
+                raise RewriteError(
+                    f"Shared layer '{layer.name}' pads {decision.pads} in {format_mode(mode)} on "
+                    f"one call and {self.shared_pads[id(layer)][0]} in "
+                    f"{format_mode(self.shared_pads[id(layer)][1])} on another, so one shared "
+                    "padding layer cannot stand in for it; exclude it or un-share it."
+                )
             pad = self.copies[id(layer)]
             self.records[-1] = replace(self.records[-1], pad_layer=pad.name)
             return pad, None
         pad = self._padding_layer(layer, decision, mode, call_index)
         self.records[-1] = replace(self.records[-1], pad_layer=pad.name)
-        return pad, self._copy(layer, config=decision.config)
+        return pad, self._copy(layer, config=decision.config, source=decision.source)
 
     def _refused(self, layer) -> bool:
         """Whether the call just decided for `layer` was refused by the choices given."""
@@ -474,9 +488,14 @@ class _Rewriter:
             self.records[-1].name == layer.name
         )
 
-    def _copy(self, layer, config=None):
-        """A fresh copy of `layer` (from `config` if given), one per original layer."""
+    def _copy(self, layer, config=None, source=None):
+        """A fresh copy of `layer` (from `config` if given), one per original layer.
+
+        With `source`, the copy is of `source`'s class and takes its weights
+        (the convolution inside an adopted padded convolution).
+        """
         rewritten = config is not None
+        source = layer if source is None else source
         if id(layer) in self.copies:
             if (id(layer) in self.rewritten_copies) != rewritten:
                 raise _mixed_shared_layer(layer)
@@ -485,7 +504,7 @@ class _Rewriter:
             # The layer is already in memory: rebuilding it (a Lambda's function
             # included) runs no code that was not loaded already.
             with internals.unsafe_deserialization():
-                new_layer = type(layer).from_config(config or layer.get_config())
+                new_layer = type(source).from_config(config or layer.get_config())
         except Exception as error:
             new_layer = None if rewritten else self._completed_copy(layer, error)
             if new_layer is not None:
@@ -505,7 +524,7 @@ class _Rewriter:
         self.copies[id(layer)] = new_layer
         if rewritten:
             self.rewritten_copies.add(id(layer))
-        self.copied[id(layer)] = (layer, new_layer)
+        self.copied[id(layer)] = (source, new_layer)
         return new_layer
 
     def _completed_copy(self, layer, error):
@@ -573,9 +592,15 @@ class _Rewriter:
 
     # -- decisions -----------------------------------------------------------
 
-    def _decide(self, layer, prefix, input_shape, site_consumers, call_index, path=None):
+    def _decide(
+        self, layer, prefix, input_shape, site_consumers, call_index, path=None, input_count=1
+    ):
         """`(Rewrite, mode)` for a call to rewrite, else `(Leave or None, None)`."""
-        candidates = [r for r in RULES if isinstance(layer, r.layer_types)]
+        candidates = [
+            r for r in RULES
+            if r.concerns(layer)
+            and not (r.calls_layer and (r.name not in self.enabled_opt_in or r.name in self.disabled))
+        ]
         path = f"{prefix}{layer.name}" if path is None else path
         if not candidates:
             reason = unreached_reason(layer)
@@ -588,10 +613,12 @@ class _Rewriter:
                     )
                 )
             return None, None
-        config = layer.get_config()
+        config = config_of(layer)
         applying = [r for r in candidates if r.applies(config)]
 
-        def record(rule: Rule | None, action, reason, pads=None, mode=None, causal=None):
+        def record(
+            rule: Rule | None, action, reason, pads=None, mode=None, causal=None, computed=None
+        ):
             self.records.append(
                 LayerRecord(
                     path=path,
@@ -605,6 +632,7 @@ class _Rewriter:
                     mode=None if mode is None else format_mode(mode),
                     call_index=call_index,
                     causal=causal,
+                    computed=None if computed is None else format_mode(computed),
                 )
             )
 
@@ -633,16 +661,26 @@ class _Rewriter:
         if not selected:
             record(rule, SKIPPED, why_not)
             return None, None
-        decision = rule.build(CallSite(layer, input_shape, site_consumers))
+        decision = rule.build(CallSite(layer, input_shape, site_consumers, input_count))
         if isinstance(decision, Leave):
-            record(rule, decision.action, decision.reason)
+            if decision.recorded:
+                record(rule, decision.action, decision.reason)
             return decision, None
         rank = len(decision.pads)
+        computed = decision.mode
+        if computed is not None and self._named_by_mode_for(layer.name, path):
+            decision = replace(decision, mode=None)  # the per-layer mode replaces the one found
         try:
-            mode = self._choice_for(layer.name, path).for_rank(rank)
+            if decision.mode is not None:
+                mode = normalize_layer_mode(decision.mode, rank)
+            else:
+                mode = self._choice_for(layer.name, path).for_rank(rank)
         except InputError as error:
             raise RewriteError(f"Layer '{path}' ({type(layer).__name__}): {error}") from None
-        reason = _describe(rule, decision)
+        reason = decision.reason or _describe(rule, decision)
+        if computed is not None and decision.mode is None:
+            reason += f"; now {format_mode(mode)}, the per-layer mode given for it"
+        record = functools.partial(record, computed=computed)
         causal = None
         if decision.causal:
             if self.causal_mode in ("replicate", "constant"):
@@ -701,6 +739,12 @@ class _Rewriter:
             pads=decision.pads, mode=mode, causal=causal,
         )
         return decision, mode
+
+    def _named_by_mode_for(self, name, path) -> bool:
+        return any(
+            fnmatch.fnmatchcase(name, glob) or fnmatch.fnmatchcase(path, glob)
+            for glob, _ in self.mode_for
+        )
 
     def _choice_for(self, name, path):
         """The `ModeChoice` of a layer: the last matching `mode_for` glob, else the default."""
@@ -782,9 +826,10 @@ class _Rewriter:
         else:
             base = f"{layer.name}_pad" if call_index == 0 else f"{layer.name}_pad_{call_index}"
             name = self._unique(base)
+        value = self.constant_value if decision.mode is None else decision.constant_value
         common = dict(
             mode=mode,
-            constant_value=self.constant_value if uses_constant(mode) else 0.0,
+            constant_value=value if uses_constant(mode) else 0.0,
             data_format=decision.data_format,
             name=name,
             dtype=layer.dtype_policy,

@@ -407,7 +407,10 @@ def test_report_is_json_ready_and_rule_names_are_stable():
     assert data["mode"] == "replicate"
     assert data["layers"][0]["pads"] == [None]
     assert data["layers"][0]["pad_layer"] == "c_pad"
-    assert RULE_NAMES == ("conv-same", "conv-causal", "conv-transpose", "zero-padding", "pooling-same")
+    assert RULE_NAMES == (
+        "conv-same", "conv-causal", "conv-transpose", "zero-padding", "pooling-same",
+        "adopt-padding",
+    )
 
 
 def test_rewritten_model_trains():

@@ -1,5 +1,6 @@
 """All rewrite rules, in matching order. Adding a rule means adding one value here."""
 
+from padrewrite.rules.adopt import ADOPT_PADDING
 from padrewrite.rules.conv import CONV_CAUSAL, CONV_SAME, CONV_TRANSPOSE
 from padrewrite.rules.pooling import POOLING_SAME
 from padrewrite.rules.rule import MODEL_OUTPUT, CallSite, Leave, Rewrite, Rule, SameSpec
@@ -11,6 +12,7 @@ RULES: tuple[Rule, ...] = (
     CONV_TRANSPOSE,
     ZERO_PADDING,
     POOLING_SAME,
+    ADOPT_PADDING,
 )
 RULE_NAMES = tuple(rule.name for rule in RULES)
 

@@ -17,7 +17,8 @@ RECURRENT_CONVOLUTIONS = (L.ConvLSTM1D, L.ConvLSTM2D, L.ConvLSTM3D)
 PADDED = ("same", "causal")
 
 
-def _config(layer) -> dict:
+def config_of(layer) -> dict:
+    """`layer.get_config()`, or {} for a custom layer whose get_config() fails."""
     try:
         return layer.get_config()
     except Exception:  # a custom layer whose get_config() fails: nothing to read
@@ -26,12 +27,12 @@ def _config(layer) -> dict:
 
 def pads_implicitly(layer) -> bool:
     """True if `layer` pads 'same'/'causal' by itself (its config, or a recurrent conv)."""
-    return isinstance(layer, RECURRENT_CONVOLUTIONS) or _config(layer).get("padding") in PADDED
+    return isinstance(layer, RECURRENT_CONVOLUTIONS) or config_of(layer).get("padding") in PADDED
 
 
 def kind_of(layer) -> str:
     """The report kind of a padding layer no rule concerns."""
-    config = _config(layer)
+    config = config_of(layer)
     if "pool_size" in config:
         return "pooling"
     return "convolution"
@@ -45,7 +46,7 @@ def unreached_reason(layer) -> str | None:
             "recurrent convolution inside the cell always pads 'same' with zeros, "
             "and no explicit pad can reach it"
         )
-    padding = _config(layer).get("padding")
+    padding = config_of(layer).get("padding")
     if padding in PADDED:
         return f"padding={padding!r} on a {type(layer).__name__}, which no rule rewrites"
     return None

@@ -15,6 +15,7 @@ import zipfile
 from pathlib import Path
 
 from padrewrite.errors import InputError, one_line
+from padrewrite.lambdas import lambda_globals_scope
 
 MODEL_SUFFIXES = (".keras", ".h5")
 
@@ -88,6 +89,8 @@ def load_model(path: str | os.PathLike, *, safe_mode: bool = True, notes: list |
 
     tf.keras 2 `.h5` files with legacy config keys are loaded through
     `padrewrite.legacy_h5`; what was translated is appended to `notes`.
+    Without `safe_mode`, the Python lambdas of Lambda layers may use `tf`,
+    `np` and `keras` (`padrewrite.lambdas`).
     """
     import keras
 
@@ -99,13 +102,16 @@ def load_model(path: str | os.PathLike, *, safe_mode: bool = True, notes: list |
             f"{path}: not a valid .keras file (not a zip archive: corrupt or "
             "truncated?); re-save the model with model.save()."
         )
-    try:
-        return keras.saving.load_model(path, compile=False, safe_mode=safe_mode)
-    except Exception as error:
-        model = _load_legacy_h5(path, error, safe_mode, notes)
-        if model is None:
-            raise InputError(_explain_load_error(path, error)) from error
-        return model
+    # Outside safe mode, saved Python lambdas see tf, np and keras, as in tf.keras 2.
+    scope = contextlib.nullcontext() if safe_mode else lambda_globals_scope()
+    with scope:
+        try:
+            return keras.saving.load_model(path, compile=False, safe_mode=safe_mode)
+        except Exception as error:
+            model = _load_legacy_h5(path, error, safe_mode, notes)
+            if model is None:
+                raise InputError(_explain_load_error(path, error)) from error
+            return model
 
 
 def _load_legacy_h5(path: Path, error: Exception, safe_mode: bool, notes):

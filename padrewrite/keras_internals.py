@@ -15,9 +15,11 @@ __all__ = [
     "KerasInternalsError",
     "backend_nn",
     "flatten_layers",
+    "function_loader_module",
     "graph_calls",
     "inbound_nodes",
     "is_functional",
+    "map_lambda_functions",
     "model_from_config_json",
     "nodes_by_depth",
     "producing_layer",
@@ -154,6 +156,25 @@ def model_from_config_json(config_json: str, safe_mode: bool = True):
     saving_lib = _attribute(keras.src.saving, "saving_lib", "keras.src.saving")
     build = _attribute(saving_lib, "_model_from_config", "keras.src.saving.saving_lib")
     return build(config_json, None, False, safe_mode)
+
+
+def function_loader_module() -> str:
+    """The module whose globals Keras gives the Python lambdas it loads from a file."""
+    python_utils = _attribute(keras.src.utils, "python_utils", "keras.src.utils")
+    _attribute(python_utils, "func_load", "keras.src.utils.python_utils")
+    return python_utils.__name__
+
+
+def map_lambda_functions(layer, change) -> None:
+    """Replace each Python function a `Lambda` layer holds by `change(function)`.
+
+    Its `function`, and its output shape when that is a function (kept in
+    the private `_output_shape`).
+    """
+    layer.function = change(layer.function)
+    output_shape = _attribute(layer, "_output_shape", "Lambda")
+    if callable(output_shape):
+        layer._output_shape = change(output_shape)
 
 
 def backend_nn():

@@ -25,6 +25,7 @@ from padrewrite.errors import (
     InternalError,
     bug_message,
 )
+from padrewrite.lambdas import lambda_globals_scope
 from padrewrite.onnx.opsets import DEFAULT_OPSET
 
 __all__ = [
@@ -606,11 +607,17 @@ def _draw_heatmaps(drift, path):
 
 
 def _computes_the_original(report) -> bool:
-    """Whether every rewritten layer pads with zeros, as 'same'/'causal' do."""
+    """Whether every rewritten layer pads as the original did.
+
+    Layers that padded 'same'/'causal' did so with zeros; an adopted padding
+    layer pads as it was found to, unless a per-layer mode changed that.
+    """
     return (
         report.constant_value == 0.0
         and (bool(report.rewritten) or report.mode == "constant")
-        and all(record.mode == "constant" for record in report.rewritten)
+        and all(
+            record.mode == (record.computed or "constant") for record in report.rewritten
+        )
     )
 
 
@@ -620,19 +627,13 @@ def _reload(staged: Path, target: Path, safe_mode: bool, *, full: bool):
     A `.keras` file is rebuilt from its config alone unless `full`; `.h5`
     files are always loaded whole.
     """
-    import keras
-
-    from padrewrite import keras_internals
     from padrewrite.io import load_error_cause
 
     method = "full" if full or staged.suffix.lower() != ".keras" else "config"
+    scope = contextlib.nullcontext() if safe_mode else lambda_globals_scope()
     try:
-        if method == "full":
-            model = keras.saving.load_model(staged, compile=False, safe_mode=safe_mode)
-        else:
-            with zipfile.ZipFile(staged) as archive:
-                config_json = archive.read("config.json").decode()
-            model = keras_internals.model_from_config_json(config_json, safe_mode)
+        with scope:
+            model = _load_staged(staged, method, safe_mode)
     except Exception as error:  # any failure to deserialize is the finding
         cause = load_error_cause(error).replace(str(staged), str(target))
         return None, ReloadCheck(
@@ -642,3 +643,15 @@ def _reload(staged: Path, target: Path, safe_mode: bool, *, full: bool):
             error=f"the written model does not load back: {cause}",
         )
     return model, ReloadCheck(path=str(target), method=method, passed=True)
+
+
+def _load_staged(staged: Path, method: str, safe_mode: bool):
+    import keras
+
+    from padrewrite import keras_internals
+
+    if method == "full":
+        return keras.saving.load_model(staged, compile=False, safe_mode=safe_mode)
+    with zipfile.ZipFile(staged) as archive:
+        config_json = archive.read("config.json").decode()
+    return keras_internals.model_from_config_json(config_json, safe_mode)

@@ -170,77 +170,82 @@ def _identify_one(x: np.ndarray, y: np.ndarray, data_format):
     totals = [y.shape[a] - x.shape[a] for a in axes]
     reference = x.astype(np.float32)
     out = y.astype(np.float32)
-    before = _offsets(reference, out, axes, totals)
-    if before is None:
-        return NotPadding(
-            f"its input does not appear unchanged inside its output (shape {x.shape} -> "
-            f"{y.shape}): not numpy.pad in any mode or amount"
-        )
-    pads = tuple((b, t - b) for b, t in zip(before, totals))
-    interior = tuple(
-        slice(b, b + x.shape[a]) if a in axes else slice(None)
-        for a, b in zip(range(x.ndim), _per_axis(before, axes, x.ndim))
+    closest = None
+    for before in _offsets(reference, out, axes, totals):
+        pads = tuple((b, t - b) for b, t in zip(before, totals))
+        result = _identify_at(reference, out, axes, pads, data_format)
+        if isinstance(result, FoundPadding):
+            return result
+        closest = closest or result
+    return closest or NotPadding(
+        f"its input does not appear unchanged inside its output (shape {x.shape} -> "
+        f"{y.shape}): not numpy.pad in any mode or amount"
     )
-    axis_modes, values, equivalents = [], [], []
+
+
+def _identify_at(x, out, axes, pads, data_format):
+    """`FoundPadding` if `out` is numpy.pad of `x` by `pads` in some mode(s), else `NotPadding`."""
+    interior = [slice(None)] * x.ndim
+    for axis, (before, _) in zip(axes, pads):
+        interior[axis] = slice(before, before + x.shape[axis])
+    per_axis = []  # the (mode, value) pairs matching each padded axis
     for index, (axis, pair) in enumerate(zip(axes, pads)):
         if pair == (0, 0):
-            axis_modes.append(None)
-            equivalents.append(())
+            per_axis.append(None)
             continue
         band = out[tuple(s if a != axis else slice(None) for a, s in enumerate(interior))]
-        matching = _matching_modes(reference, band, axis, pair)
+        matching = _matching_modes(x, band, axis, pair)
         if not matching:
             return NotPadding(
                 f"on spatial axis {index} it pads {pair} with values that numpy.pad gives "
                 "in no mode (constant, reflect, edge, symmetric, wrap)"
             )
-        mode, value = matching[0]
-        axis_modes.append(mode)
-        values.append(value)
-        equivalents.append(tuple(m for m, _ in matching[1:]))
-    constant_values = {v for m, v in zip(axis_modes, values) if m == "constant"}
-    if len(constant_values) > 1:
-        return NotPadding(
-            f"it pads constant values {sorted(constant_values)} on different axes; "
-            "one padding layer has one constant value"
-        )
-    padded = [m for m in axis_modes if m is not None]
-    filled = tuple(m if m is not None else padded[0] for m in axis_modes)
+        per_axis.append(matching)
+    padded = [m for m in per_axis if m is not None]
+    common = set.intersection(*(set(m) for m in padded))
+    if common:
+        # One mode pads every axis: the preferred one, the rest are the same function.
+        ranked = sorted(common, key=lambda item: PREFERENCE.index(item[0]))
+        mode, value = ranked[0]
+        filled = (mode,) * len(axes)
+        equivalent = tuple(m for m, _ in ranked[1:])
+    else:
+        chosen = [m[0] if m is not None else None for m in per_axis]
+        values = {v for pair in chosen if pair is not None for m, v in [pair] if m == "constant"}
+        if len(values) > 1:
+            return NotPadding(
+                f"it pads constant values {sorted(values)} on different axes; "
+                "one padding layer has one constant value"
+            )
+        first = next(pair for pair in chosen if pair is not None)[0]
+        filled = tuple(pair[0] if pair is not None else first for pair in chosen)
+        value = values.pop() if values else 0.0
+        equivalent = ()
     mode = filled[0] if len(set(filled)) == 1 else filled
-    value = constant_values.pop() if constant_values else 0.0
-    expected = _numpy_pad(reference, axes, pads, filled, value)
+    expected = _numpy_pad(x, axes, pads, filled, value)
     if not np.array_equal(expected, out, equal_nan=True):
         return NotPadding(
             f"its output differs from numpy.pad in {mode} {[list(p) for p in pads]} "
             f"at {int(np.sum(expected != out))} of {out.size} values"
         )
-    equivalent = sorted({m for group in equivalents for m in group} - set(filled))
     return FoundPadding(
         mode=mode,
         pads=pads,
         data_format=data_format,
         constant_value=float(value),
-        equivalent=tuple(equivalent),
+        equivalent=equivalent,
         probe_shapes=(tuple(x.shape),),
     )
 
 
-def _per_axis(before, axes, ndim):
-    values = [0] * ndim
-    for axis, b in zip(axes, before):
-        values[axis] = b
-    return values
-
-
 def _offsets(x, y, axes, totals):
-    """The `before` amount per spatial axis placing `x` unchanged inside `y`, or None."""
+    """Each `before` amount per spatial axis placing `x` unchanged inside `y`."""
     for before in itertools.product(*(range(t + 1) for t in totals)):
         window = [slice(None)] * x.ndim
         for axis, b in zip(axes, before):
             window[axis] = slice(b, b + x.shape[axis])
         if np.array_equal(y[tuple(window)], x, equal_nan=True):
-            return before
-    return None
+            yield before
 
 
 def _matching_modes(x, band, axis, pair):

@@ -505,6 +505,9 @@ class _Rewriter:
             # included) runs no code that was not loaded already.
             with internals.unsafe_deserialization():
                 new_layer = type(source).from_config(config or layer.get_config())
+            if isinstance(new_layer, keras.layers.Lambda) and source is layer:
+                # Its function, rebuilt from bytecode, would lose the globals it uses.
+                new_layer.function = layer.function
         except Exception as error:
             new_layer = None if rewritten else self._completed_copy(layer, error)
             if new_layer is not None:

@@ -79,13 +79,15 @@ def _edge_pieces(x, axis, before, after, mode):
     size = x.shape[axis]
 
     def take(start, stop, reverse=False):
+        if stop <= start:
+            return None
         piece = tf.gather(x, list(range(start, stop)), axis=axis)
         return tf.reverse(piece, [axis]) if reverse else piece
 
     if mode == "edge":
         return (
-            tf.repeat(take(0, 1), before, axis=axis),
-            tf.repeat(take(size - 1, size), after, axis=axis),
+            tf.repeat(take(0, 1), before, axis=axis) if before else None,
+            tf.repeat(take(size - 1, size), after, axis=axis) if after else None,
         )
     if mode == "wrap":
         return take(size - before, size), take(0, after)
@@ -117,7 +119,7 @@ class AnyPadding(keras.layers.Layer):
                 x = tf.pad(x, width, constant_values=self.value)
                 continue
             head, tail = _edge_pieces(x, axis, before, after, mode)
-            x = tf.concat([head, x, tail], axis=axis)
+            x = tf.concat([p for p in (head, x, tail) if p is not None], axis=axis)
         return x
 
     def get_config(self):

@@ -112,6 +112,22 @@ def test_unsafe_deserialization_rebuilds_a_lambda():
     assert float(copy(keras.ops.ones((1,)))[0]) == 2.0
 
 
+def test_function_loader_module_is_where_loaded_lambdas_get_their_globals():
+    layer = L.Lambda(lambda t: t * 2.0, name="double", output_shape=lambda s: s)
+    with internals.unsafe_deserialization():
+        copy = L.Lambda.from_config(layer.get_config())
+    assert copy.function.__globals__["__name__"] == internals.function_loader_module()
+
+
+def test_map_lambda_functions_reaches_the_function_and_the_output_shape():
+    layer = L.Lambda(lambda t: t * 2.0, name="double", output_shape=lambda s: s)
+    seen = []
+    internals.map_lambda_functions(layer, lambda f: seen.append(f) or (lambda *a: "swapped"))
+    assert len(seen) == 2
+    assert layer.function(None) == "swapped"
+    assert layer.compute_output_shape((1, 2)) == "swapped"
+
+
 def test_model_from_config_json(graph, tmp_path):
     import zipfile
 

@@ -84,8 +84,11 @@ def _found_phrase(found: FoundPadding) -> str:
     text = f"computes {mode} padding {[list(p) for p in found.pads]}"
     if found.equivalent:
         text += f" (the same function as {'/'.join(found.equivalent)} for these amounts)"
-    shapes = ", ".join(str(s) for s in found.probe_shapes)
-    return f"{text}, equal to numpy.pad value for value on probes {shapes}"
+    shapes = " and ".join(str(s) for s in dict.fromkeys(found.probe_shapes))
+    return (
+        f"{text}, equal to numpy.pad value for value on {len(found.probe_shapes)} random "
+        f"probes of shape {shapes}"
+    )
 
 
 def _declared_note(layer, site: CallSite, found: FoundPadding) -> str:

@@ -290,7 +290,8 @@ _ONNX_IN_OUTPUT_DIR = "\0in-output-dir"
 @click.option("--exclude", multiple=True, metavar="GLOB",
               help="Never rewrite layers whose name or path matches. Repeatable.")
 @click.option("--rule", "rules", multiple=True, type=click.Choice(RULE_CHOICES),
-              help="Enable an opt-in rule (zero-padding, pooling-same). Repeatable.")
+              help="Enable an opt-in rule (zero-padding, pooling-same, adopt-padding). "
+                   "Repeatable.")
 @click.option("--skip-rule", "skip_rules", multiple=True, type=click.Choice(RULE_CHOICES),
               help="Disable a rule. Repeatable.")
 @_common_options

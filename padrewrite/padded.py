@@ -207,7 +207,8 @@ class RewrittenLayer(L.Wrapper):
             already in place.
         replacements: `{attribute path: stand-in config}`; the path is
             "/"-separated attribute names, list indices and dict keys
-            (`blocks/1/conv`).
+            (`blocks/1/conv`). A held Functional or Sequential model that was
+            rewritten is recorded whole (`keras.saving.serialize_keras_object`).
 
     On load, `layer` is rebuilt from its own config (with its original
     convolutions) and each replacement is put back before it is built.
@@ -235,16 +236,24 @@ class RewrittenLayer(L.Wrapper):
         inner_config = {k: v for k, v in config.pop("layer").items() if k != "build_config"}
         inner = keras.saving.deserialize_keras_object(inner_config, custom_objects=custom_objects)
         replacements = config.pop("replacements")
-        made = {}  # one stand-in per convolution, even when held at several paths
+        made = {}  # one stand-in per layer, even when held at several paths
         for path, layer_config in replacements.items():
             steps = tuple(path.split("/"))
             old = inner
             for key in steps:
                 old = _step(old, key)
             if id(old) not in made:
-                made[id(old)] = PADDED_CLASSES[_keras_base(type(old))].from_config(layer_config)
+                made[id(old)] = _stand_in(type(old), layer_config, custom_objects)
             swap_attribute(inner, steps, made[id(old)])
         return cls(inner, replacements, **config)
+
+
+def _stand_in(cls, layer_config, custom_objects):
+    """The layer a replacement's config describes: a rewritten graph model (serialized
+    whole, with its class) or the padded stand-in of a convolution of class `cls`."""
+    if "class_name" in layer_config and "config" in layer_config:
+        return keras.saving.deserialize_keras_object(layer_config, custom_objects=custom_objects)
+    return PADDED_CLASSES[_keras_base(cls)].from_config(layer_config)
 
 
 def _keras_base(cls):

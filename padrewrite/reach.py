@@ -1,11 +1,11 @@
-"""Convolutions held as attributes of other layers: where they are, by attribute path.
+"""Convolutions and graph models held as attributes of other layers, by attribute path.
 
 A custom layer (or a Keras wrapper, or a subclassed model) keeps its
 sub-layers as attributes, in lists and in dicts, to any depth. `find_convolutions`
-walks those attributes and returns each Keras convolution with every path
-that reaches it (`blocks/1/conv`: attribute `blocks`, index 1, attribute
-`conv`). Graph models met on the way are not entered (their layers are
-reported by the engine as out of reach).
+walks those attributes and returns each Keras convolution, and each
+Functional or Sequential model, with every path that reaches it
+(`blocks/1/conv`: attribute `blocks`, index 1, attribute `conv`). Graph
+models are not entered: the engine rebuilds them as graphs.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ import keras
 from padrewrite import keras_internals as internals
 from padrewrite.rules.conv import CONVOLUTIONS
 
-__all__ = ["Reached", "find_convolutions"]
+__all__ = ["Reached", "find_convolutions", "is_graph"]
 
 
 @dataclass(frozen=True)
 class Reached:
-    """A convolution reached through attributes: the layer and its attribute paths."""
+    """A convolution or graph model reached through attributes: it and its attribute paths."""
 
     layer: object
     paths: tuple[tuple[str, ...], ...]
@@ -32,7 +32,8 @@ class Reached:
         return "/".join(self.paths[0])
 
 
-def _is_graph(layer) -> bool:
+def is_graph(layer) -> bool:
+    """Whether `layer` is a Functional or Sequential model (a graph the engine rebuilds)."""
     return isinstance(layer, keras.Sequential) or internals.is_functional(layer)
 
 
@@ -55,7 +56,8 @@ def _attributes(layer):
 
 
 def find_convolutions(root) -> list[Reached]:
-    """Every Keras convolution (exactly a Keras class) held by `root`'s attributes."""
+    """Every Keras convolution (exactly a Keras class) and graph model held by `root`'s
+    attributes."""
     found: dict[int, tuple[object, list]] = {}
     entered: set[int] = set()
 
@@ -63,10 +65,10 @@ def find_convolutions(root) -> list[Reached]:
         if depth > 64:
             return
         if isinstance(value, keras.layers.Layer):
-            if type(value) in CONVOLUTIONS:
+            if type(value) in CONVOLUTIONS or is_graph(value):
                 found.setdefault(id(value), (value, []))[1].append(path)
                 return
-            if _is_graph(value) or id(value) in entered:
+            if id(value) in entered:
                 return
             entered.add(id(value))
             for name, child in _attributes(value):

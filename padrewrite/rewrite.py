@@ -39,7 +39,7 @@ from padrewrite.modes import (
     uses_constant,
 )
 from padrewrite.padded import RewrittenLayer, padded_convolution, swap_attribute
-from padrewrite.reach import find_convolutions
+from padrewrite.reach import find_convolutions, is_graph
 from padrewrite.report import (
     CLASS_CHANGED,
     CONFIG_COMPLETED,
@@ -263,6 +263,8 @@ class _Rewriter:
         self.call_counts: dict[int, int] = {}
         self.copied: dict[int, tuple[object, object]] = {}
         self.shared_pads: dict[int, tuple] = {}
+        #: > 0 while rebuilding a graph model held by a custom layer.
+        self.held_depth = 0
         self.records: list[LayerRecord] = []
         self.notes: list[ModelNote] = []
 
@@ -336,19 +338,27 @@ class _Rewriter:
 
         None when none of them is rewritten. Every 'same'/'causal' layer it
         holds gets a record (path: the owner's path, then the attribute path).
+        Functional and Sequential models it holds are rebuilt like graph
+        models, their layers' paths prefixed by the attribute path.
         """
         owner_path = f"{prefix}{layer.name}" if owner_path is None else owner_path
         found = find_convolutions(layer)
-        plans = []
+        plans, graphs, covered = [], [], {id(r.layer) for r in found}
         for reached in found:
             path = f"{owner_path}/{reached.path}" if owner_path else reached.path
+            if is_graph(reached.layer):
+                covered.update(id(inner) for inner in internals.flatten_layers(reached.layer))
+                new_model = self._reach_graph(reached.layer, path)
+                if new_model is not None:
+                    graphs.append((reached, new_model, path))
+                continue
             decision, mode = self._decide(
                 reached.layer, prefix, _reached_shape(reached.layer), (), 0, path=path
             )
             if isinstance(decision, Rewrite):
                 plans.append((reached, decision, mode, path))
-        self._report_hidden_convolutions(layer, prefix, reached={id(r.layer) for r in found})
-        if not plans:
+        self._report_hidden_convolutions(layer, prefix, reached=covered)
+        if not plans and not graphs:
             return None
         try:
             with internals.unsafe_deserialization():
@@ -363,7 +373,7 @@ class _Rewriter:
                 ) from error
             # Leave the holder as it is: its convolutions are reported as skipped.
             self._skip_planned(
-                {path for *_, path in plans},
+                {path for *_, path in plans + graphs},
                 f"held by '{owner_path}' ({type(layer).__name__}), which cannot be rebuilt "
                 f"from its config ({cause}); left as it is: give it a complete get_config() "
                 "to rewrite it",
@@ -378,6 +388,10 @@ class _Rewriter:
             for steps in reached.paths:
                 swap_attribute(copy, steps, new_conv)
                 replacements["/".join(steps)] = new_conv.get_config()
+        for reached, new_model, _ in graphs:
+            for steps in reached.paths:
+                swap_attribute(copy, steps, new_model)
+                replacements["/".join(steps)] = keras.saving.serialize_keras_object(new_model)
         if isinstance(layer, keras.layers.Wrapper) and set(replacements) == {"layer"}:
             new_layer = copy  # a Keras wrapper serializes its inner layer itself
         else:
@@ -386,10 +400,41 @@ class _Rewriter:
         self.copied[id(layer)] = (layer, new_layer)
         return new_layer
 
+    def _reach_graph(self, model, path):
+        """The rewritten copy of a graph `model` held at attribute `path`, or None.
+
+        None when nothing in it is rewritten, or when it cannot be rebuilt
+        as a graph (an unbuilt Sequential): then its layers that pad
+        'same'/'causal' are reported as skipped, with the reason.
+        """
+        before = len(self.records)
+        self.held_depth += 1
+        try:
+            new_model = self.rebuild(model, prefix=f"{path}/")
+        except RewriteError as error:
+            del self.records[before:]
+            for inner in internals.flatten_layers(model):
+                if pads_implicitly(inner):
+                    self.records.append(
+                        LayerRecord(
+                            path=f"{path}/{inner.name}", name=inner.name,
+                            class_name=type(inner).__name__, kind=kind_of(inner),
+                            action=SKIPPED, rule=None, reason=f"held at '{path}': {error}",
+                        )
+                    )
+            return None
+        finally:
+            self.held_depth -= 1
+        if any(r.action in (REWRITTEN, FALLBACK) for r in self.records[before:]):
+            return new_model
+        return None
+
     def _skip_planned(self, paths, reason):
-        """Turn the records of planned rewrites at `paths` into skipped ones, with `reason`."""
+        """Turn the records of planned rewrites at `paths` (or inside the graph models held
+        there) into skipped ones, with `reason`."""
         for index, record in enumerate(self.records):
-            if record.path in paths and record.action in (REWRITTEN, FALLBACK):
+            inside = record.path in paths or any(record.path.startswith(f"{p}/") for p in paths)
+            if inside and record.action in (REWRITTEN, FALLBACK):
                 self.records[index] = replace(
                     record, action=SKIPPED, reason=reason, mode=None, pad_layer=None
                 )
@@ -441,6 +486,8 @@ class _Rewriter:
         """`(padding layer or None, layer or None)` standing in for one call of `layer`."""
         call_index = self.call_counts.get(id(layer), 0)
         self.call_counts[id(layer)] = call_index + 1
+        if self.held_depth:
+            input_shape = _free_strided_axes(layer, input_shape)
         if _is_graph_model(layer):
             return None, self.rebuild(layer, f"{prefix}{layer.name}/")
         if not isinstance(layer, keras.layers.Layer):
@@ -936,18 +983,33 @@ def _describe(rule: Rule, decision: Rewrite) -> str:
 def _reached_shape(conv):
     """The input shape a convolution held by another layer is given to its rule.
 
-    Its build shape where known, with the size of every strided axis unknown:
-    the layer may be called at other sizes than it was built with, and with a
-    stride > 1 the 'same' split depends on the size (the pads are then computed
-    at run time, exact for every size). With stride 1 the pads never depend on
-    the size.
+    Its build shape where known, with the size of every strided axis unknown
+    (see `_free_strided_axes`).
     """
     config = conv.get_config()
     rank = len(as_tuple(config["kernel_size"], 1))
-    data_format = config.get("data_format") or "channels_last"
     build = (conv.get_build_config() or {}).get("input_shape") if conv.built else None
-    shape = list(build) if build is not None and len(build) == rank + 2 else [None] * (rank + 2)
-    for axis, stride in zip(spatial_axes(rank, data_format), as_tuple(config["strides"], rank)):
+    shape = tuple(build) if build is not None and len(build) == rank + 2 else (None,) * (rank + 2)
+    return _free_strided_axes(conv, shape)
+
+
+def _free_strided_axes(layer, shape):
+    """`shape` with the size of each spatial axis `layer` strides over made unknown.
+
+    For layers called from Python code (held by a custom layer, or inside a
+    model so held): they may be called at other sizes than they were built
+    with, and with a stride > 1 the 'same' split depends on the size (the pads
+    are then computed at run time, exact for every size). With stride 1 the
+    pads never depend on the size.
+    """
+    config = config_of(layer)
+    strides = config.get("strides")
+    if shape is None or strides is None or len(shape) < 3:
+        return shape
+    rank = len(shape) - 2
+    data_format = config.get("data_format") or "channels_last"
+    shape = list(shape)
+    for axis, stride in zip(spatial_axes(rank, data_format), as_tuple(strides, rank)):
         if stride != 1:
             shape[axis] = None
     return tuple(shape)

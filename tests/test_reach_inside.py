@@ -50,7 +50,8 @@ def _randomize(model, seed=1):
 @keras.saving.register_keras_serializable(package="reachtest")
 class Nest(L.Layer):
     """Holds children built from `spec`: ["conv", kernel, stride, dilation] or
-    ["list", [...]] / ["dict", {...}] / ["nest", spec] (a Nest inside)."""
+    ["list", [...]] / ["dict", {...}] / ["nest", spec] (a Nest inside) /
+    ["seq", [...]] (a keras.Sequential of the children, no Input: built on call)."""
 
     def __init__(self, spec, filters=4, **kwargs):
         super().__init__(**kwargs)
@@ -60,6 +61,9 @@ class Nest(L.Layer):
             self.children_ = [self._make(s, i) for i, s in enumerate(body[0])]
         elif kind == "dict":
             self.children_ = {k: self._make(s, k) for k, s in sorted(body[0].items())}
+        elif kind == "seq":
+            self.children_ = [keras.Sequential(
+                [self._make(s, i) for i, s in enumerate(body[0])], name="seq")]
         else:  # "nest": one Nest inside
             self.children_ = [self._make(body[0], 0)]
 
@@ -152,6 +156,7 @@ _specs = st.recursive(
         st.dictionaries(st.sampled_from("abc"), inner, min_size=1, max_size=2).map(
             lambda d: ["dict", d]),
         inner.map(lambda s: ["nest", s]),
+        st.lists(inner, min_size=1, max_size=3).map(lambda xs: ["seq", xs]),
     ),
     max_leaves=5,
 )
@@ -160,7 +165,7 @@ _specs = st.recursive(
 def _count(spec):
     if spec[0] == "conv":
         return 1
-    if spec[0] == "list":
+    if spec[0] in ("list", "seq"):
         return sum(_count(s) for s in spec[1])
     if spec[0] == "dict":
         return sum(_count(s) for s in spec[1].values())
@@ -180,6 +185,10 @@ def test_random_nestings_rewrite_exactly_and_survive_a_save(spec, size, tmp_path
     assert all(r.action in ("rewritten", "unchanged") for r in convolutions)
     assert len({r.path for r in convolutions}) == len(convolutions)
     np.testing.assert_array_equal(_run(zero.model, x), _run(model, x))
+    # Held layers may be called at other sizes: strided pads follow the run-time size.
+    other = _x((1, size + 1, size + 1, 4), seed=3)
+    np.testing.assert_array_equal(
+        _run(zero.model.get_layer("outer"), other), _run(model.get_layer("outer"), other))
     replicate = padrewrite.rewrite_model(model, "replicate").model
     path = tmp_path_factory.mktemp("nest") / "m.keras"
     replicate.save(path)
@@ -324,6 +333,113 @@ def test_cli_subclassed_file_onnx_verify_and_fresh_process_load(tmp_path):
         "[('PaddedConv2D', 'valid'), ('PaddedDepthwiseConv2D', 'valid'), "
         "('PaddedSeparableConv2D', 'valid')]")
     np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), expected)
+
+
+# -- graph models held by a custom layer ----------------------------------------------------
+
+
+@keras.saving.register_keras_serializable(package="reachtest")
+class GraphHolder(L.Layer):
+    """Holds a Sequential built on its first call (no Input), a Functional with unknown
+    sizes and a convolution of its own, as user code ports `nn.Sequential` blocks."""
+
+    def __init__(self, width=4, **kwargs):
+        super().__init__(**kwargs)
+        self.width = width
+        self.block = keras.Sequential(
+            [L.Conv2D(width, 3, padding="same", name="c1"), L.ReLU(name="relu"),
+             L.Conv2D(width, 3, strides=2, padding="same", name="c2")], name="block")
+        inputs = keras.Input((None, None, width))
+        self.head = keras.Model(
+            inputs, L.DepthwiseConv2D(5, padding="same", name="dw")(inputs), name="head")
+        self.tail = L.Conv2D(2, 3, padding="same", name="tail")
+
+    def call(self, x):
+        return self.tail(self.head(self.block(x)))
+
+    def get_config(self):
+        return {**super().get_config(), "width": self.width}
+
+
+def _graph_holder_model():
+    inputs = keras.Input((15, 15, 3))
+    model = keras.Model(inputs, GraphHolder(name="holder")(inputs))
+    _randomize(model)
+    return model
+
+
+def test_graph_models_held_by_a_custom_layer_are_rebuilt_and_rewritten():
+    model = _graph_holder_model()
+    result = padrewrite.rewrite_model(model, "constant")
+    assert [(r.path, r.pads) for r in result.report.rewritten] == [
+        ("holder/block/c1", ((1, 1), (1, 1))),
+        ("holder/block/c2", (None, None)),  # strided, held: pads from the run-time size
+        ("holder/head/dw", ((2, 2), (2, 2))),
+        ("holder/tail", ((1, 1), (1, 1))),
+    ]
+    x = _x((2, 15, 15, 3))
+    np.testing.assert_array_equal(_run(result.model, x), _run(model, x))
+    other = _x((1, 18, 18, 3), seed=4)
+    np.testing.assert_array_equal(
+        _run(result.model.get_layer("holder"), other), _run(model.get_layer("holder"), other))
+    holder = result.model.get_layer("holder")
+    assert isinstance(holder, RewrittenLayer)
+    assert [type(l).__name__ for l in holder.layer.block.layers] == [
+        "Padding2D", "Conv2D", "ReLU", "SamePadding2D", "Conv2D"]
+    assert [tuple(w.shape) for w in result.model.weights] == [
+        tuple(w.shape) for w in model.weights]
+
+
+def test_cli_graph_holder_reflect_onnx_verify_and_fresh_process_load(tmp_path):
+    source = tmp_path / "holder.keras"
+    _graph_holder_model().save(source)
+    out, onnx_path = tmp_path / "r.keras", tmp_path / "r.onnx"
+    sys.path.insert(0, HERE)
+    try:
+        result = CliRunner().invoke(main, [
+            str(source), "--mode", "reflect", "-o", str(out), "--onnx", str(onnx_path),
+            "--verify", "--import", "test_reach_inside"])
+    finally:
+        sys.path.remove(HERE)
+    assert result.exit_code == 0, result.output
+    pads = _pad_nodes(onnx_path)
+    assert len(pads) == 4
+    assert {next(a.s for a in n.attribute if a.name == "mode") for n in pads} == {b"reflect"}
+    x = _x((1, 15, 15, 3), seed=3)
+    np.save(tmp_path / "x.npy", x)
+    expected = _run(keras.saving.load_model(out), x)
+    code = textwrap.dedent(f"""
+        import numpy as np, keras, padrewrite
+        import test_reach_inside
+        model = keras.saving.load_model({str(out)!r})
+        np.save({str(tmp_path / 'y.npy')!r}, np.asarray(model(np.load({str(tmp_path / 'x.npy')!r}))))
+        block = model.get_layer("holder").layer.block
+        print([type(l).__name__ for l in block.layers])
+    """)
+    process = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+             "PYTHONPATH": os.pathsep.join([HERE, os.environ.get("PYTHONPATH", "")])})
+    assert process.returncode == 0, process.stderr[-2000:]
+    assert process.stdout.strip().splitlines()[-1] == (
+        "['Padding2D', 'Conv2D', 'ReLU', 'SamePadding2D', 'Conv2D']")
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), expected)
+
+
+def test_an_unbuilt_sequential_held_by_a_custom_layer_is_reported_skipped():
+    class Lazy(L.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.block = keras.Sequential([L.Conv2D(2, 3, padding="same", name="c")])
+
+        def call(self, x):
+            return x
+
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, Lazy(name="lazy")(inputs))
+    (record,) = padrewrite.rewrite_model(model, "reflect").report.records
+    assert (record.path, record.action) == ("lazy/block/c", "skipped")
+    assert "is not built" in record.reason
 
 
 def test_cli_subclassed_file_without_its_class_says_to_import(tmp_path):

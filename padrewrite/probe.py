@@ -16,12 +16,12 @@ nothing has no mode. The result then names the mode ONNX has natively
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from padrewrite.arithmetic import spatial_axes
-from padrewrite.modes import MODES, NUMPY_NAMES, exceeded_limit
+from padrewrite.modes import MODES, NUMPY_NAMES, exceeded_limit, format_mode
 
 __all__ = ["FoundPadding", "NotPadding", "identify_padding", "probe_inputs"]
 
@@ -125,9 +125,7 @@ def identify_padding(function, inputs, data_format: str | None = None):
         if found is None:
             found = result
         else:
-            found = FoundPadding(
-                **{**found.__dict__, "probe_shapes": (*found.probe_shapes, tuple(x.shape))}
-            )
+            found = replace(found, probe_shapes=(*found.probe_shapes, tuple(x.shape)))
     return found
 
 
@@ -137,10 +135,11 @@ def _first_line(error) -> str:
 
 
 def _describe(found: FoundPadding) -> str:
-    return f"{found.mode} {[list(p) for p in found.pads]}"
+    return f"{format_mode(found.mode)} {[list(p) for p in found.pads]}"
 
 
 def _identify_one(x: np.ndarray, y: np.ndarray, data_format):
+    """`FoundPadding` if `y` is numpy.pad of `x` (one probe), else `NotPadding`."""
     if y.ndim != x.ndim:
         return NotPadding(
             f"its output has rank {y.ndim}, its input rank {x.ndim}", padding_shaped=False
@@ -211,7 +210,7 @@ def _identify_at(x, out, axes, pads, data_format):
         equivalent = tuple(m for m, _ in ranked[1:])
     else:
         chosen = [m[0] if m is not None else None for m in per_axis]
-        values = {v for pair in chosen if pair is not None for m, v in [pair] if m == "constant"}
+        values = {pair[1] for pair in chosen if pair is not None and pair[0] == "constant"}
         if len(values) > 1:
             return NotPadding(
                 f"it pads constant values {sorted(values)} on different axes; "
@@ -225,7 +224,7 @@ def _identify_at(x, out, axes, pads, data_format):
     expected = _numpy_pad(x, axes, pads, filled, value)
     if not np.array_equal(expected, out, equal_nan=True):
         return NotPadding(
-            f"its output differs from numpy.pad in {mode} {[list(p) for p in pads]} "
+            f"its output differs from numpy.pad in {format_mode(mode)} {[list(p) for p in pads]} "
             f"at {int(np.sum(expected != out))} of {out.size} values"
         )
     return FoundPadding(

@@ -708,14 +708,18 @@ class _Rewriter:
                 record(rule, decision.action, decision.reason)
             return None, None
         selected, why_not = self._selected(layer.name, path)
-        if not selected:
+        if not selected and not rule.calls_layer:
             record(rule, SKIPPED, why_not)
             return None, None
+        # A rule that probes layers first finds whether the layer is its concern at all.
         decision = rule.build(CallSite(layer, input_shape, site_consumers, input_count))
         if isinstance(decision, Leave):
             if decision.recorded:
                 record(rule, decision.action, decision.reason)
             return decision, None
+        if not selected:
+            record(rule, SKIPPED, why_not, pads=decision.pads, computed=decision.mode)
+            return None, None
         rank = len(decision.pads)
         computed = decision.mode
         if computed is not None and self._named_by_mode_for(layer.name, path):

@@ -436,3 +436,18 @@ def test_a_hand_written_layer_in_a_nested_model_is_adopted_by_path():
     assert _record(result.report, "pad").path == "inner/pad"
     x = _x((1, 10, 10, 3))
     assert np.array_equal(_run(result.model, x), _run(model, x))
+
+
+def test_selection_globs_apply_to_adopted_layers_only_once_they_are_found():
+    inputs = keras.Input((12, 10, 3))
+    x = hw.BlogReflectionPadding2D((1, 1), name="pad")(inputs)
+    x = hw.PadThenScale(name="scaled")(x)
+    model = keras.Model(inputs, L.Conv2D(2, 3, padding="same", name="conv")(x))
+    excluded = rewrite_model(model, rules=ADOPT, exclude=("pad",)).report
+    record = _record(excluded, "pad")
+    assert (record.action, record.computed) == ("skipped", "reflect")
+    assert "excluded by pattern 'pad'" in record.reason
+    # Only layers found to pad are subject to the globs; the others are left as they were.
+    included = rewrite_model(model, rules=ADOPT, include=("conv",)).report
+    assert _record(included, "scaled").reason.startswith("not adopted")
+    assert _record(included, "pad").action == "skipped"

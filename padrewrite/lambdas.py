@@ -17,8 +17,6 @@ from __future__ import annotations
 import contextlib
 import types
 
-from padrewrite import keras_internals as internals
-
 __all__ = ["LAMBDA_GLOBAL_NAMES", "lambda_globals_scope"]
 
 #: The names a loaded lambda may use beyond Python's builtins.
@@ -27,6 +25,8 @@ LAMBDA_GLOBAL_NAMES = ("tf", "np", "keras")
 
 def _with_globals(function, names: dict):
     """`function` again, its globals those Keras gave it plus `names`, if Keras loaded it."""
+    from padrewrite import keras_internals as internals
+
     if not isinstance(function, types.FunctionType):
         return function
     if function.__globals__.get("__name__") != internals.function_loader_module():
@@ -46,6 +46,8 @@ def lambda_globals_scope():
     import keras
     import numpy as np
     import tensorflow as tf
+
+    from padrewrite import keras_internals as internals
 
     names = {"tf": tf, "np": np, "keras": keras}
     lambda_class = keras.layers.Lambda

@@ -171,6 +171,17 @@ def _step(container, key):
     return getattr(container, key)
 
 
+def has_attribute_path(root, path: tuple[str, ...]) -> bool:
+    """Whether every step of `path` resolves from `root`."""
+    value = root
+    try:
+        for key in path:
+            value = _step(value, key)
+    except (AttributeError, IndexError, KeyError, ValueError):
+        return False
+    return True
+
+
 def swap_attribute(root, path: tuple[str, ...], new_layer) -> None:
     """Put `new_layer` at the attribute `path` of the unbuilt layer `root`.
 

@@ -38,7 +38,12 @@ from padrewrite.modes import (
     parse_mode_for,
     uses_constant,
 )
-from padrewrite.padded import RewrittenLayer, padded_convolution, swap_attribute
+from padrewrite.padded import (
+    RewrittenLayer,
+    has_attribute_path,
+    padded_convolution,
+    swap_attribute,
+)
 from padrewrite.reach import find_convolutions, is_graph
 from padrewrite.report import (
     CLASS_CHANGED,
@@ -379,6 +384,22 @@ class _Rewriter:
                 "to rewrite it",
             )
             return None
+        missing = {
+            path for reached, *_, path in plans + graphs
+            if not all(has_attribute_path(copy, steps) for steps in reached.paths)
+        }
+        if missing:
+            # Made by the holder's build(), not its constructor: nothing to replace in the copy.
+            self._skip_planned(
+                missing,
+                f"held by '{owner_path or layer.name}' ({type(layer).__name__}), which creates "
+                "it in build(), not in its constructor: its copy rebuilt from the config has no "
+                "such attribute to replace; left as it is",
+            )
+            plans = [plan for plan in plans if plan[-1] not in missing]
+            graphs = [graph for graph in graphs if graph[-1] not in missing]
+            if not plans and not graphs:
+                return None
         replacements = {}
         for reached, decision, mode, path in plans:
             new_conv = padded_convolution(

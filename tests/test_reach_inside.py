@@ -487,3 +487,27 @@ def test_hub_vae_circular_onnx_verify(tmp_path):
     assert document["verify"]["keras"]["passed"]
     assert [n["change"] for n in document["rewrite"]["notes"]] == [
         "config-completed", "class-changed"]
+
+
+def test_layers_a_holder_creates_in_build_are_reported_skipped_and_kept():
+    """keras-hub's DeepLabV3 SpatialPyramidPooling makes its Sequential branches in build()."""
+
+    @keras.saving.register_keras_serializable(package="reachtest")
+    class BuildsInBuild(L.Layer):
+        def build(self, shape):
+            self.branch = keras.Sequential(
+                [L.Conv2D(2, 3, padding="same", name="late")], name="branch")
+            self.branch.build(shape)
+
+        def call(self, x):
+            return self.branch(x)
+
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, BuildsInBuild(name="holder")(inputs))
+    _randomize(model)
+    result = padrewrite.rewrite_model(model, "reflect")
+    (record,) = result.report.records
+    assert (record.path, record.action) == ("holder/branch/late", "skipped")
+    assert "creates it in build()" in record.reason
+    x = _x((1, 8, 8, 3))
+    np.testing.assert_array_equal(_run(result.model, x), _run(model, x))

@@ -19,6 +19,7 @@ import keras
 import numpy as np
 
 from padrewrite import keras_internals as internals
+from padrewrite.arithmetic import spatial_axes
 from padrewrite.modes import format_mode
 from padrewrite.probe import FoundPadding, NotPadding, identify_padding, probe_inputs
 from padrewrite.rules.conv import CONVOLUTIONS
@@ -99,7 +100,7 @@ def _declared_note(layer, site: CallSite, found: FoundPadding) -> str:
     except Exception:  # no usable compute_output_shape: Keras traced call() instead
         return ""
     computed = list(probe)
-    for axis, pair in zip(_spatial(len(probe), found.data_format), found.pads):
+    for axis, pair in zip(spatial_axes(len(probe) - 2, found.data_format), found.pads):
         computed[axis] += sum(pair)
     if len(declared) != len(computed):
         return ""
@@ -112,12 +113,8 @@ def _declared_note(layer, site: CallSite, found: FoundPadding) -> str:
         return ""
     return (
         f"; its compute_output_shape declares {declared} where it returns "
-        f"{tuple([None, *computed[1:]])}: the adopted layer declares the shape it computes"
+        f"{(None, *computed[1:])}: the adopted layer declares the shape it computes"
     )
-
-
-def _spatial(ndim, data_format):
-    return range(1, ndim - 1) if data_format == "channels_last" else range(2, ndim)
 
 
 def build_adopt_padding(site: CallSite) -> Rewrite | Leave:

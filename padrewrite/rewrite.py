@@ -344,64 +344,45 @@ class _Rewriter:
         None when none of them is rewritten. Every 'same'/'causal' layer it
         holds gets a record (path: the owner's path, then the attribute path).
         Functional and Sequential models it holds are rebuilt like graph
-        models, their layers' paths prefixed by the attribute path.
+        models, their layers' paths prefixed by the attribute path. Layers
+        the copy cannot take (the holder cannot be rebuilt from its config,
+        or makes them in build()) are reported as skipped, with the reason.
         """
         owner_path = f"{prefix}{layer.name}" if owner_path is None else owner_path
         found = find_convolutions(layer)
-        plans, graphs, covered = [], [], {id(r.layer) for r in found}
+        covered = {id(r.layer) for r in found}
         for reached in found:
-            path = f"{owner_path}/{reached.path}" if owner_path else reached.path
             if is_graph(reached.layer):
                 covered.update(id(inner) for inner in internals.flatten_layers(reached.layer))
+        self._report_hidden_convolutions(layer, prefix, reached=covered)
+        if not found:
+            return None
+        copy, cause = self._unbuilt_copy(layer, owner_path, found)
+        plans, graphs = [], []
+        for reached in found:
+            path = f"{owner_path}/{reached.path}" if owner_path else reached.path
+            if copy is None or not all(has_attribute_path(copy, s) for s in reached.paths):
+                self._skip_held(
+                    reached.layer, path,
+                    cause or f"held by '{owner_path or layer.name}' ({type(layer).__name__}), "
+                    "which creates it in build(), not in its constructor: its copy rebuilt "
+                    "from the config has no such attribute to replace; left as it is",
+                )
+                continue
+            if is_graph(reached.layer):
                 new_model = self._reach_graph(reached.layer, path)
                 if new_model is not None:
-                    graphs.append((reached, new_model, path))
+                    graphs.append((reached, new_model))
                 continue
             decision, mode = self._decide(
                 reached.layer, prefix, _reached_shape(reached.layer), (), 0, path=path
             )
             if isinstance(decision, Rewrite):
-                plans.append((reached, decision, mode, path))
-        self._report_hidden_convolutions(layer, prefix, reached=covered)
+                plans.append((reached, decision, mode))
         if not plans and not graphs:
             return None
-        try:
-            with internals.unsafe_deserialization():
-                copy = type(layer).from_config(layer.get_config())
-        except Exception as error:
-            cause = load_error_cause(error)
-            if not owner_path:
-                raise RewriteError(
-                    f"Subclassed model '{layer.name}' ({type(layer).__name__}) holds "
-                    f"convolutions to rewrite but cannot be rebuilt from its config ({cause}); "
-                    "give it a complete get_config() (an __init__ taking **kwargs)."
-                ) from error
-            # Leave the holder as it is: its convolutions are reported as skipped.
-            self._skip_planned(
-                {path for *_, path in plans + graphs},
-                f"held by '{owner_path}' ({type(layer).__name__}), which cannot be rebuilt "
-                f"from its config ({cause}); left as it is: give it a complete get_config() "
-                "to rewrite it",
-            )
-            return None
-        missing = {
-            path for reached, *_, path in plans + graphs
-            if not all(has_attribute_path(copy, steps) for steps in reached.paths)
-        }
-        if missing:
-            # Made by the holder's build(), not its constructor: nothing to replace in the copy.
-            self._skip_planned(
-                missing,
-                f"held by '{owner_path or layer.name}' ({type(layer).__name__}), which creates "
-                "it in build(), not in its constructor: its copy rebuilt from the config has no "
-                "such attribute to replace; left as it is",
-            )
-            plans = [plan for plan in plans if plan[-1] not in missing]
-            graphs = [graph for graph in graphs if graph[-1] not in missing]
-            if not plans and not graphs:
-                return None
         replacements = {}
-        for reached, decision, mode, path in plans:
+        for reached, decision, mode in plans:
             new_conv = padded_convolution(
                 reached.layer, decision.config, decision.pads, mode,
                 self.constant_value if uses_constant(mode) else 0.0,
@@ -409,7 +390,7 @@ class _Rewriter:
             for steps in reached.paths:
                 swap_attribute(copy, steps, new_conv)
                 replacements["/".join(steps)] = new_conv.get_config()
-        for reached, new_model, _ in graphs:
+        for reached, new_model in graphs:
             for steps in reached.paths:
                 swap_attribute(copy, steps, new_model)
                 replacements["/".join(steps)] = keras.saving.serialize_keras_object(new_model)
@@ -420,6 +401,48 @@ class _Rewriter:
         self.copies[id(layer)] = new_layer
         self.copied[id(layer)] = (layer, new_layer)
         return new_layer
+
+    def _unbuilt_copy(self, layer, owner_path, found):
+        """`(copy, None)`: `layer` rebuilt unbuilt from its config; else `(None, reason)`.
+
+        A subclassed model (`owner_path` empty) that cannot be rebuilt but
+        holds layers to rewrite is refused.
+        """
+        try:
+            with internals.unsafe_deserialization():
+                return type(layer).from_config(layer.get_config()), None
+        except Exception as error:  # the holder's own config or constructor failing
+            cause = load_error_cause(error)
+            held = [r.layer for r in found]
+            held += [inner for r in found if is_graph(r.layer)
+                     for inner in internals.flatten_layers(r.layer)]
+            if not owner_path and any(pads_implicitly(h) for h in held):
+                raise RewriteError(
+                    f"Subclassed model '{layer.name}' ({type(layer).__name__}) holds "
+                    f"convolutions to rewrite but cannot be rebuilt from its config ({cause}); "
+                    "give it a complete get_config() (an __init__ taking **kwargs)."
+                ) from error
+            return None, (
+                f"held by '{owner_path}' ({type(layer).__name__}), which cannot be rebuilt "
+                f"from its config ({cause}); left as it is: give it a complete get_config() "
+                "to rewrite it"
+            )
+
+    def _skip_held(self, held, path, reason):
+        """Report `held` (a convolution, or each layer of a graph model) at `path` as skipped."""
+        if is_graph(held):
+            inner = [(f"{path}/{l.name}", l) for l in internals.flatten_layers(held)]
+        else:
+            inner = [(path, held)]
+        for inner_path, inner_layer in inner:
+            if pads_implicitly(inner_layer):
+                self.records.append(
+                    LayerRecord(
+                        path=inner_path, name=inner_layer.name,
+                        class_name=type(inner_layer).__name__, kind=kind_of(inner_layer),
+                        action=SKIPPED, rule=None, reason=reason,
+                    )
+                )
 
     def _reach_graph(self, model, path):
         """The rewritten copy of a graph `model` held at attribute `path`, or None.
@@ -434,31 +457,13 @@ class _Rewriter:
             new_model = self.rebuild(model, prefix=f"{path}/")
         except RewriteError as error:
             del self.records[before:]
-            for inner in internals.flatten_layers(model):
-                if pads_implicitly(inner):
-                    self.records.append(
-                        LayerRecord(
-                            path=f"{path}/{inner.name}", name=inner.name,
-                            class_name=type(inner).__name__, kind=kind_of(inner),
-                            action=SKIPPED, rule=None, reason=f"held at '{path}': {error}",
-                        )
-                    )
+            self._skip_held(model, path, f"held at '{path}': {error}")
             return None
         finally:
             self.held_depth -= 1
         if any(r.action in (REWRITTEN, FALLBACK) for r in self.records[before:]):
             return new_model
         return None
-
-    def _skip_planned(self, paths, reason):
-        """Turn the records of planned rewrites at `paths` (or inside the graph models held
-        there) into skipped ones, with `reason`."""
-        for index, record in enumerate(self.records):
-            inside = record.path in paths or any(record.path.startswith(f"{p}/") for p in paths)
-            if inside and record.action in (REWRITTEN, FALLBACK):
-                self.records[index] = replace(
-                    record, action=SKIPPED, reason=reason, mode=None, pad_layer=None
-                )
 
     def _rebuild_functional(self, model, prefix):
         consumers = _consumers_by_tensor(model)

@@ -17,7 +17,7 @@ import keras
 from padrewrite import keras_internals as internals
 from padrewrite.rules.conv import CONVOLUTIONS
 
-__all__ = ["Reached", "find_convolutions", "is_graph"]
+__all__ = ["Reached", "find_convolutions", "find_held", "is_graph"]
 
 
 @dataclass(frozen=True)
@@ -55,20 +55,34 @@ def _attributes(layer):
     ]
 
 
-def find_convolutions(root) -> list[Reached]:
+def find_convolutions(root, skip=frozenset()) -> list[Reached]:
     """Every Keras convolution (exactly a Keras class) and graph model held by `root`'s
-    attributes."""
+    attributes; layers whose id is in `skip` are neither reported nor entered."""
+    return find_held(
+        root,
+        wanted=lambda layer: type(layer) in CONVOLUTIONS or is_graph(layer),
+        skip=skip,
+    )
+
+
+def find_held(root, wanted, skip=frozenset()) -> list[Reached]:
+    """Every layer held by `root`'s attributes (at any depth) for which `wanted(layer)`.
+
+    A wanted layer is not entered; nor are graph models, nor layers in `skip`.
+    """
     found: dict[int, tuple[object, list]] = {}
-    entered: set[int] = set()
+    entered: set[int] = set(skip)
 
     def walk(value, path, depth):
         if depth > 64:
             return
         if isinstance(value, keras.layers.Layer):
-            if type(value) in CONVOLUTIONS or is_graph(value):
+            if id(value) in skip:
+                return
+            if wanted(value):
                 found.setdefault(id(value), (value, []))[1].append(path)
                 return
-            if id(value) in entered:
+            if is_graph(value) or id(value) in entered:
                 return
             entered.add(id(value))
             for name, child in _attributes(value):

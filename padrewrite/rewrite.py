@@ -44,7 +44,7 @@ from padrewrite.padded import (
     padded_convolution,
     swap_attribute,
 )
-from padrewrite.reach import find_convolutions, is_graph
+from padrewrite.reach import find_convolutions, find_held, is_graph
 from padrewrite.report import (
     CLASS_CHANGED,
     CONFIG_COMPLETED,
@@ -349,10 +349,15 @@ class _Rewriter:
         or makes them in build()) are reported as skipped, with the reason.
         """
         owner_path = f"{prefix}{layer.name}" if owner_path is None else owner_path
-        found = find_convolutions(layer)
+        probing = self._probing_rules()
+        candidates = (
+            find_held(layer, wanted=lambda held: any(r.concerns(held) for r in probing))
+            if probing else []
+        )
+        found = candidates + find_convolutions(layer, skip={id(r.layer) for r in candidates})
         covered = {id(r.layer) for r in found}
         for reached in found:
-            if is_graph(reached.layer):
+            if is_graph(reached.layer) or reached in candidates:
                 covered.update(id(inner) for inner in internals.flatten_layers(reached.layer))
         self._report_hidden_convolutions(layer, prefix, reached=covered)
         if not found:
@@ -361,6 +366,14 @@ class _Rewriter:
         plans, graphs = [], []
         for reached in found:
             path = f"{owner_path}/{reached.path}" if owner_path else reached.path
+            if reached in candidates:
+                if copy is not None and all(has_attribute_path(copy, s) for s in reached.paths):
+                    decision, mode = self._decide(
+                        reached.layer, prefix, _held_shape(reached.layer), (), 0, path=path
+                    )
+                    if isinstance(decision, Rewrite):
+                        plans.append((reached, decision, mode))
+                continue
             if copy is None or not all(has_attribute_path(copy, s) for s in reached.paths):
                 self._skip_held(
                     reached.layer, path,
@@ -383,13 +396,19 @@ class _Rewriter:
             return None
         replacements = {}
         for reached, decision, mode in plans:
-            new_conv = padded_convolution(
-                reached.layer, decision.config, decision.pads, mode,
-                self.constant_value if uses_constant(mode) else 0.0,
-            )
+            if reached in candidates:
+                # An adopted padding layer, or padded convolution: recorded with its class.
+                new = self._adopted_stand_in(reached.layer, decision, mode)
+                config = keras.saving.serialize_keras_object(new)
+            else:
+                new = padded_convolution(
+                    reached.layer, decision.config, decision.pads, mode,
+                    self._pad_value(decision, mode),
+                )
+                config = new.get_config()
             for steps in reached.paths:
-                swap_attribute(copy, steps, new_conv)
-                replacements["/".join(steps)] = new_conv.get_config()
+                swap_attribute(copy, steps, new)
+                replacements["/".join(steps)] = config
         for reached, new_model in graphs:
             for steps in reached.paths:
                 swap_attribute(copy, steps, new_model)
@@ -401,6 +420,29 @@ class _Rewriter:
         self.copies[id(layer)] = new_layer
         self.copied[id(layer)] = (layer, new_layer)
         return new_layer
+
+    def _probing_rules(self):
+        """The enabled rules that recognise layers by calling them."""
+        return [
+            r for r in RULES
+            if r.calls_layer and r.name in self.enabled_opt_in and r.name not in self.disabled
+        ]
+
+    def _adopted_stand_in(self, layer, decision, mode):
+        """What replaces a held layer a probing rule adopted: a padding layer, or the padded
+        stand-in of the convolution it holds (`decision.source`)."""
+        if decision.source is None:
+            return self._padding_layer(layer, decision, mode, 0)
+        return padded_convolution(
+            decision.source, decision.config, decision.pads, mode, self._pad_value(decision, mode)
+        )
+
+    def _pad_value(self, decision, mode):
+        """The fill value of a padding in `mode`: the one found by an adopting rule when its
+        mode is kept, else the rewrite's."""
+        if not uses_constant(mode):
+            return 0.0
+        return self.constant_value if decision.mode is None else decision.constant_value
 
     def _unbuilt_copy(self, layer, owner_path, found):
         """`(copy, None)`: `layer` rebuilt unbuilt from its config; else `(None, reason)`.
@@ -672,10 +714,9 @@ class _Rewriter:
         self, layer, prefix, input_shape, site_consumers, call_index, path=None, input_count=1
     ):
         """`(Rewrite, mode)` for a call to rewrite, else `(Leave or None, None)`."""
+        probing = self._probing_rules()
         candidates = [
-            r for r in RULES
-            if r.concerns(layer)
-            and not (r.calls_layer and (r.name not in self.enabled_opt_in or r.name in self.disabled))
+            r for r in RULES if r.concerns(layer) and (not r.calls_layer or r in probing)
         ]
         path = f"{prefix}{layer.name}" if path is None else path
         if not candidates:
@@ -906,10 +947,9 @@ class _Rewriter:
         else:
             base = f"{layer.name}_pad" if call_index == 0 else f"{layer.name}_pad_{call_index}"
             name = self._unique(base)
-        value = self.constant_value if decision.mode is None else decision.constant_value
         common = dict(
             mode=mode,
-            constant_value=value if uses_constant(mode) else 0.0,
+            constant_value=self._pad_value(decision, mode),
             data_format=decision.data_format,
             name=name,
             dtype=layer.dtype_policy,
@@ -1021,6 +1061,14 @@ def _reached_shape(conv):
     build = (conv.get_build_config() or {}).get("input_shape") if conv.built else None
     shape = tuple(build) if build is not None and len(build) == rank + 2 else (None,) * (rank + 2)
     return _free_strided_axes(conv, shape)
+
+
+def _held_shape(layer):
+    """The input shape a layer held by another one is probed at: its build shape."""
+    build = (layer.get_build_config() or {}).get("input_shape") if layer.built else None
+    if build is None or not all(isinstance(d, (int, type(None))) for d in build):
+        return None
+    return tuple(build)
 
 
 def _free_strided_axes(layer, shape):

@@ -451,3 +451,95 @@ def test_selection_globs_apply_to_adopted_layers_only_once_they_are_found():
     included = rewrite_model(model, rules=ADOPT, include=("conv",)).report
     assert _record(included, "scaled").reason.startswith("not adopted")
     assert _record(included, "pad").action == "skipped"
+
+
+# -- hand-written padding held by custom layers ---------------------------------------------
+
+
+@keras.saving.register_keras_serializable(package="adopttest")
+class ResnetBlock(L.Layer):
+    """keras-cv Stable Diffusion's ResnetBlock (GroupNorm, swish, PaddedConv2D, twice), plus
+    a CycleGAN-style reflection pad and 'valid' conv on the shortcut."""
+
+    def __init__(self, output_dim, **kwargs):
+        super().__init__(**kwargs)
+        self.output_dim = output_dim
+        self.norm1 = L.GroupNormalization(groups=4, epsilon=1e-5)
+        self.conv1 = hw.PaddedConv2D(output_dim, 3, padding=1)
+        self.norm2 = L.GroupNormalization(groups=4, epsilon=1e-5)
+        self.conv2 = hw.PaddedConv2D(output_dim, 3, padding=1)
+        self.pad = corpus.ReflectionPadding2D((1, 1))
+        self.shortcut = L.Conv2D(output_dim, 3)
+
+    def call(self, x):
+        h = self.conv1(keras.activations.swish(self.norm1(x)))
+        h = self.conv2(keras.activations.swish(self.norm2(h)))
+        return h + self.shortcut(self.pad(x))
+
+    def get_config(self):
+        return {**super().get_config(), "output_dim": self.output_dim}
+
+
+def _resnet_block_model():
+    inputs = keras.Input((16, 16, 8))
+    model = keras.Model(inputs, ResnetBlock(8, name="block")(inputs))
+    rng = np.random.default_rng(5)
+    model.set_weights([rng.standard_normal(w.shape).astype("float32") for w in model.get_weights()])
+    return model
+
+
+def test_padding_held_by_a_custom_layer_is_adopted_in_place():
+    model = _resnet_block_model()
+    result = rewrite_model(model, mode="constant", rules=ADOPT)
+    found = {r.path: (r.action, r.computed, r.pads) for r in result.report.records
+             if r.rule == "adopt-padding"}
+    assert found == {
+        "block/conv1": ("rewritten", "constant", ((1, 1), (1, 1))),
+        "block/conv2": ("rewritten", "constant", ((1, 1), (1, 1))),
+        "block/pad": ("rewritten", "reflect", ((1, 1), (1, 1))),
+    }
+    block = result.model.get_layer("block").layer
+    assert type(block.conv1).__name__ == "PaddedConv2D" and type(block.conv1) is not hw.PaddedConv2D
+    assert type(block.pad).__module__ == "padrewrite.layers"
+    assert [tuple(w.shape) for w in result.model.weights] == [tuple(w.shape) for w in model.weights]
+    x = _x((2, 16, 16, 8))
+    assert np.array_equal(_run(result.model, x), _run(model, x))
+    without = rewrite_model(model, mode="constant").report
+    assert [r.path for r in without.records if r.rule == "adopt-padding"] == []
+
+
+def test_held_adopted_layers_switch_mode_save_load_and_export(tmp_path):
+    model = _resnet_block_model()
+    result = rewrite_model(model, mode="constant", rules=ADOPT, mode_for={"block/*": "circular"})
+    modes = {r.path: (r.computed, r.mode) for r in result.report.rewritten}
+    assert modes == {"block/conv1": ("constant", "circular"),
+                     "block/conv2": ("constant", "circular"),
+                     "block/pad": ("reflect", "circular")}
+    x = _x((1, 16, 16, 8))
+    want = _run(result.model, x)
+    assert np.abs(want - _run(model, x)).max() > 1e-3
+    path = tmp_path / "block.keras"
+    result.model.save(path)
+    np.save(tmp_path / "x.npy", x)
+    code = textwrap.dedent(f"""
+        import numpy as np, keras, padrewrite
+        import test_adopt_padding  # the holder's class is the user's code
+        model = keras.saving.load_model({str(path)!r})
+        block = model.get_layer("block").layer
+        print(type(block.conv1).__module__, type(block.pad).__module__, block.pad.mode)
+        np.save({str(tmp_path / "y.npy")!r}, np.asarray(model(np.load({str(tmp_path / "x.npy")!r}))))
+    """)
+    process = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+             "PYTHONPATH": os.pathsep.join([HERE, os.environ.get("PYTHONPATH", "")])})
+    assert process.returncode == 0, process.stderr[-2000:]
+    assert process.stdout.strip().splitlines()[-1] == "padrewrite.padded padrewrite.layers circular"
+    assert np.array_equal(np.load(tmp_path / "y.npy"), want)
+    from padrewrite import check_parity, export_onnx
+
+    export_onnx(result.model, tmp_path / "block.onnx", opset=19)
+    pads = [n for n in onnx.load(tmp_path / "block.onnx").graph.node if n.op_type == "Pad"]
+    assert len(pads) == 3
+    assert {next(a.s for a in n.attribute if a.name == "mode") for n in pads} == {b"wrap"}
+    assert check_parity(result.model, tmp_path / "block.onnx")

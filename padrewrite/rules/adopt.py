@@ -32,12 +32,13 @@ _LIBRARY_MODULES = ("keras.", "padrewrite.")
 
 
 def accepts(layer) -> bool:
-    """A `Lambda`, or a layer of a class neither Keras nor padrewrite defines."""
-    if isinstance(layer, L.Lambda):
-        return True
+    """A weightless `Lambda` or layer of a class neither Keras nor padrewrite defines, or
+    such a layer made of a padding layer and a 'valid' convolution (before probing)."""
     if isinstance(layer, (keras.Model, L.InputLayer, L.Wrapper)):
         return False
-    return not type(layer).__module__.startswith(_LIBRARY_MODULES)
+    if not isinstance(layer, L.Lambda) and type(layer).__module__.startswith(_LIBRARY_MODULES):
+        return False
+    return not layer.weights or padded_convolution_parts(layer) is not None
 
 
 def padded_convolution_parts(layer):
@@ -119,11 +120,11 @@ def _declared_note(layer, site: CallSite, found: FoundPadding) -> str:
 
 def build_adopt_padding(site: CallSite) -> Rewrite | Leave:
     layer = site.layer
-    if site.input_count != 1 or site.input_shape is None:
+    if site.input_count != 1:
         return Leave("unchanged", "called on several tensors", recorded=False)
+    if site.input_shape is None:
+        return Leave("unchanged", "never called: no input shape to probe", recorded=False)
     parts = padded_convolution_parts(layer)
-    if parts is None and layer.weights:
-        return Leave("unchanged", "holds weights", recorded=False)
     inputs = probe_inputs(site.input_shape, _numpy_dtype(layer))
     if parts is None:
         found = identify_padding(_caller(layer), inputs, _data_format(layer))

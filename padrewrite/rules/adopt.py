@@ -10,7 +10,9 @@ one mode and amount, the layer is replaced by padrewrite's padding layer in
 that mode (and the padded convolution by that layer plus its own 'valid'
 convolution, same weights). Outputs stay bit-identical; the model then loads
 without the original code and exports with a native Pad. The mode found is
-kept unless a per-layer mode (`mode_for`) names the layer.
+kept unless a per-layer mode (`mode_for`) names the layer. The engine offers
+graph layers and layers held as attributes of custom layers alike (the latter
+at the shape they were built with).
 """
 
 from __future__ import annotations

@@ -144,6 +144,14 @@ def _explain_load_error(path: Path, error: Exception) -> str:
             f"{path}: the model holds Python code that safe loading refuses; "
             "pass --unsafe if you trust this file."
         )
+    if "infer the shape of the Lambda" in text:
+        return (
+            f"{path}: a Lambda layer cannot be rebuilt: its saved Python function fails "
+            f"when Keras calls it ({load_error_cause(error)}). A saved lambda sees no names "
+            "of the module that defined it; with --unsafe padrewrite gives it tf, np and "
+            "keras only. Load the model where its names are defined and pass it to "
+            "padrewrite.rewrite_model, or rebuild the Lambda with a named, registered function."
+        )
     unknown = _UNKNOWN_CLASS.search(text)
     if unknown:
         name = unknown.group(1)
@@ -165,6 +173,11 @@ def _explain_load_error(path: Path, error: Exception) -> str:
 
 _FAILED_CLASS = re.compile(r"<class '(?:[\w.]+\.)?(\w+)'> could not be deserialized")
 _CAUSE_MARKER = "Exception encountered:"
+_CALL_ERROR = re.compile(
+    r"Exception encountered when calling ([\w.]+\(\))\.\s*(.*?)\s*(?:Arguments received by|$)",
+    re.DOTALL,
+)
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def load_error_cause(error: Exception) -> str:
@@ -174,9 +187,13 @@ def load_error_cause(error: Exception) -> str:
     encountered: Unrecognized keyword arguments passed to Conv2D: ...") after
     a long config dump; keep the failing class and the cause, not the dump.
     """
-    text = str(error)
+    text = _ANSI.sub("", str(error))
     failing = _FAILED_CLASS.findall(text)
-    if _CAUSE_MARKER in text:
+    call = _CALL_ERROR.search(text)
+    if call:
+        # "Exception encountered when calling X.call(). <cause> Arguments received by ..."
+        cause = f"{call.group(1)}: {call.group(2)}"
+    elif _CAUSE_MARKER in text:
         cause = text.rsplit(_CAUSE_MARKER, 1)[1]
     else:
         lines = [line for line in text.strip().splitlines() if line.strip()]

@@ -23,6 +23,7 @@ import onnx
 import pytest
 import tensorflow as tf
 from click.testing import CliRunner
+from keras import ops as keras_ops
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -543,3 +544,20 @@ def test_held_adopted_layers_switch_mode_save_load_and_export(tmp_path):
     assert len(pads) == 3
     assert {next(a.s for a in n.attribute if a.name == "mode") for n in pads} == {b"wrap"}
     assert check_parity(result.model, tmp_path / "block.onnx")
+
+
+def test_cli_a_lambda_using_names_it_is_not_given_says_what_to_do(tmp_path):
+    inputs = keras.Input((12, 10, 3))
+    # `keras_ops` is a name of this module: a saved lambda does not see it.
+    x = L.Lambda(lambda t: keras_ops.pad(t, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="reflect"))(
+        inputs)
+    source = tmp_path / "lambda.keras"
+    keras.Model(inputs, L.Conv2D(2, 3)(x)).save(source)
+    result = CliRunner().invoke(main, [str(source), "--unsafe", "--rule", "adopt-padding",
+                                       "-o", str(tmp_path / "o.keras")])
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert "a Lambda layer cannot be rebuilt" in line
+    assert "could not automatically infer the shape of the Lambda's output" in line
+    assert "tf, np and keras only" in line
+    assert not (tmp_path / "o.keras").exists()

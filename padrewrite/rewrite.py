@@ -116,8 +116,8 @@ def rewrite_model(
     """Return a new model whose 'same'/'causal' layers pad explicitly in `mode`.
 
     Args:
-        model: a Functional or Sequential Keras model (nested models allowed);
-            it is left untouched.
+        model: a Functional or Sequential Keras model (nested models allowed),
+            or a built subclassed model; it is left untouched.
         mode: "constant", "reflect", "replicate", "symmetric" or "circular"
             (aliases "zero", "edge", "wrap"), or one mode per spatial axis:
             "H=constant,W=circular" (axes T or L for 1D, D/H/W for 3D; an
@@ -127,7 +127,9 @@ def rewrite_model(
         constant_value: fill value of the axes padded in constant mode.
         include: layer-name globs; when given, only matching layers are rewritten.
         exclude: layer-name globs never rewritten.
-        rules: opt-in rules to enable (e.g. "zero-padding", "pooling-same").
+        rules: opt-in rules to enable (e.g. "zero-padding", "pooling-same",
+            "adopt-padding": hand-written padding layers, found by probing them,
+            keep the mode they compute unless `mode_for` names them).
         skip_rules: rules to disable.
         mode_for: per-layer modes on top of `mode`: {glob: mode}, (glob, mode)
             pairs or "GLOB=MODE" strings; the mode may be per axis. When

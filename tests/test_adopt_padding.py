@@ -10,9 +10,6 @@ generates hand-written layers in every mode, amount, rank and data format.
 """
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import corpus
@@ -22,17 +19,15 @@ import numpy as np
 import onnx
 import pytest
 import tensorflow as tf
-from click.testing import CliRunner
+from cli_helpers import fresh_python, run
 from keras import ops as keras_ops
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from padrewrite import rewrite_model
-from padrewrite.cli import main
 from padrewrite.probe import NotPadding, identify_padding, probe_inputs
 
 L = keras.layers
-HERE = os.path.dirname(__file__)
 ADOPT = ("adopt-padding",)
 
 
@@ -42,6 +37,11 @@ def _run(model, x):
 
 def _x(shape, seed=0):
     return np.random.default_rng(seed).standard_normal(shape).astype("float32")
+
+
+def _randomize(model, seed):
+    rng = np.random.default_rng(seed)
+    model.set_weights([rng.standard_normal(w.shape).astype("float32") for w in model.get_weights()])
 
 
 def _single(pad_layer, shape=(12, 10, 3)):
@@ -204,8 +204,7 @@ def _padded_conv_model():
     x = hw.PaddedConv2D(6, 3, padding=1, name="down")(inputs)
     x = hw.PaddedConv2D(4, 3, padding=((0, 1), (0, 1)), strides=2, name="strided")(x)
     model = keras.Model(inputs, x)
-    rng = np.random.default_rng(3)
-    model.set_weights([rng.standard_normal(w.shape).astype("float32") for w in model.get_weights()])
+    _randomize(model, seed=3)
     return model
 
 
@@ -312,9 +311,8 @@ def test_cli_adopts_and_the_file_loads_without_the_layers_code(tmp_path):
     np.save(tmp_path / "x.npy", x)
     np.save(tmp_path / "want.npy", _run(model, x))
     out, onnx_path = tmp_path / "adopted.keras", tmp_path / "adopted.onnx"
-    result = CliRunner().invoke(main, [
-        str(source), "--import", "handwritten", "--rule", "adopt-padding", "--mode", "constant",
-        "-o", str(out), "--onnx", str(onnx_path), "--opset", "19", "--verify", "--json"])
+    result = run(source, "--import", "handwritten", "--rule", "adopt-padding", "--mode",
+                 "constant", "-o", out, "--onnx", onnx_path, "--opset", "19", "--verify", "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     layers = report["rewrite"]["layers"] if "rewrite" in report else report["layers"]
@@ -335,9 +333,7 @@ def test_cli_adopts_and_the_file_loads_without_the_layers_code(tmp_path):
         want = np.load({str(tmp_path / "want.npy")!r})
         print(float(np.max(np.abs(got - want))))
     """)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    process = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             env=env, cwd=tmp_path, timeout=300)
+    process = fresh_python(code, tests_importable=False, cwd=tmp_path)
     assert process.returncode == 0, process.stderr[-2000:]
     assert float(process.stdout.strip().splitlines()[-1]) <= 1e-6
     pads = [n for n in onnx.load(onnx_path).graph.node if n.op_type == "Pad"]
@@ -371,11 +367,11 @@ def test_cli_lambda_tf_pad_is_adopted_with_unsafe_and_then_loads_safely(write, t
     source = tmp_path / ("lambda.h5" if write is _tf_keras_lambda_h5 else "lambda.keras")
     original = write(source)
     out = tmp_path / "adopted.keras"
-    refused = CliRunner().invoke(main, [str(source), "--rule", "adopt-padding", "-o", str(out)])
+    refused = run(source, "--rule", "adopt-padding", "-o", out)
     assert refused.exit_code == 2
     assert "pass --unsafe" in refused.output
-    result = CliRunner().invoke(main, [str(source), "--unsafe", "--rule", "adopt-padding",
-                                       "--mode", "constant", "-o", str(out), "--verify"])
+    result = run(source, "--unsafe", "--rule", "adopt-padding", "--mode", "constant", "-o", out,
+                 "--verify")
     assert result.exit_code == 0, result.output
     assert "computes reflect padding [[2, 2], [1, 1]]" in result.output
     reloaded = keras.saving.load_model(out)  # safe mode: no Lambda is left
@@ -388,8 +384,7 @@ def test_cli_a_kept_lambda_using_tf_loads_runs_and_reloads_with_unsafe(tmp_path)
     source = tmp_path / "lambda.h5"
     original = _tf_keras_lambda_h5(source)
     out = tmp_path / "out.keras"
-    result = CliRunner().invoke(main, [str(source), "--unsafe", "--mode", "constant",
-                                       "-o", str(out), "--verify"])
+    result = run(source, "--unsafe", "--mode", "constant", "-o", out, "--verify")
     assert result.exit_code == 0, result.output
     from padrewrite.io import load_model
 
@@ -484,8 +479,7 @@ class ResnetBlock(L.Layer):
 def _resnet_block_model():
     inputs = keras.Input((16, 16, 8))
     model = keras.Model(inputs, ResnetBlock(8, name="block")(inputs))
-    rng = np.random.default_rng(5)
-    model.set_weights([rng.standard_normal(w.shape).astype("float32") for w in model.get_weights()])
+    _randomize(model, seed=5)
     return model
 
 
@@ -530,10 +524,7 @@ def test_held_adopted_layers_switch_mode_save_load_and_export(tmp_path):
         print(type(block.conv1).__module__, type(block.pad).__module__, block.pad.mode)
         np.save({str(tmp_path / "y.npy")!r}, np.asarray(model(np.load({str(tmp_path / "x.npy")!r}))))
     """)
-    process = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
-             "PYTHONPATH": os.pathsep.join([HERE, os.environ.get("PYTHONPATH", "")])})
+    process = fresh_python(code)
     assert process.returncode == 0, process.stderr[-2000:]
     assert process.stdout.strip().splitlines()[-1] == "padrewrite.padded padrewrite.layers circular"
     assert np.array_equal(np.load(tmp_path / "y.npy"), want)
@@ -553,8 +544,7 @@ def test_cli_a_lambda_using_names_it_is_not_given_says_what_to_do(tmp_path):
         inputs)
     source = tmp_path / "lambda.keras"
     keras.Model(inputs, L.Conv2D(2, 3)(x)).save(source)
-    result = CliRunner().invoke(main, [str(source), "--unsafe", "--rule", "adopt-padding",
-                                       "-o", str(tmp_path / "o.keras")])
+    result = run(source, "--unsafe", "--rule", "adopt-padding", "-o", tmp_path / "o.keras")
     assert result.exit_code == 2
     (line,) = result.output.strip().splitlines()
     assert "a Lambda layer cannot be rebuilt" in line

@@ -7,18 +7,13 @@ import keras
 import numpy as np
 import onnx
 import pytest
-from click.testing import CliRunner
 from onnx import numpy_helper
 
-from padrewrite.cli import main
+from cli_helpers import run
 from padrewrite.pipeline import rewrite_file, verify_file
 
 L = keras.layers
 DEMO = pathlib.Path(__file__).parent.parent / "examples" / "demo_unet.keras"
-
-
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ import textwrap
 import keras
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from padrewrite.cli import RULE_CHOICES, main
+from cli_helpers import run
+from padrewrite.cli import RULE_CHOICES
 from padrewrite.rules import RULE_NAMES
 
 L = keras.layers
@@ -45,10 +45,6 @@ def models(tmp_path_factory):
     lam = _save(keras.Model(inputs, L.Conv2D(2, 3, padding="same")(x)), directory / "lambda.keras")
     h5 = _save(keras.models.load_model(tiny), directory / "tiny.h5")
     return {"tiny": tiny, "valid": valid, "small": small, "lambda": lam, "h5": h5}
-
-
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 def _files(directory):

@@ -8,17 +8,12 @@ import keras
 import numpy as np
 import onnxruntime
 import pytest
-from click.testing import CliRunner
 
-from padrewrite.cli import main
+from cli_helpers import run
 from padrewrite.pipeline import rewrite_file
 
 L = keras.layers
 EXAMPLES = pathlib.Path(__file__).parent.parent / "examples"
-
-
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")

@@ -6,16 +6,11 @@ import xml.etree.ElementTree as ET
 import keras
 import onnx
 import pytest
-from click.testing import CliRunner
 from onnx import numpy_helper
 
-from padrewrite.cli import main
+from cli_helpers import run
 
 L = keras.layers
-
-
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")

@@ -5,16 +5,11 @@ import xml.etree.ElementTree as ET
 
 import keras
 import pytest
-from click.testing import CliRunner
 
-from padrewrite.cli import main
+from cli_helpers import run
 from padrewrite.pipeline import rewrite_files
 
 L = keras.layers
-
-
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")

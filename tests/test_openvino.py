@@ -5,16 +5,11 @@ import json
 import keras
 import onnx
 import pytest
-from click.testing import CliRunner
 
-from padrewrite.cli import main
+from cli_helpers import run
 
 
 L = keras.layers
-
-
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,9 @@ import textwrap
 import keras
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 import padrewrite
-from padrewrite.cli import main
+from cli_helpers import run
 from padrewrite.errors import InternalError
 from padrewrite.pipeline import rewrite_file
 
@@ -84,10 +83,6 @@ def saved(tmp_path_factory):
         paths[name] = directory / f"{name}.keras"
         _randomize(build()).save(paths[name])
     return paths
-
-
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 def _files(directory):

@@ -9,25 +9,20 @@ exports to ONNX with one native Pad per convolution and passes parity.
 """
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import keras
 import numpy as np
 import onnx
 import pytest
-from click.testing import CliRunner
+from cli_helpers import fresh_python, run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import padrewrite
-from padrewrite.cli import main
 from padrewrite.padded import PaddedConv2D, RewrittenLayer
 
 L = keras.layers
-HERE = os.path.dirname(__file__)
 
 
 def _run(model, x):
@@ -299,13 +294,8 @@ def test_cli_subclassed_file_onnx_verify_and_fresh_process_load(tmp_path):
     source = tmp_path / "net.keras"
     _net().save(source)
     out, onnx_path = tmp_path / "r.keras", tmp_path / "r.onnx"
-    sys.path.insert(0, HERE)
-    try:
-        result = CliRunner().invoke(main, [
-            str(source), "--mode", "reflect", "-o", str(out), "--onnx", str(onnx_path),
-            "--verify", "--json", "--import", "test_reach_inside"])
-    finally:
-        sys.path.remove(HERE)
+    result = run(source, "--mode", "reflect", "-o", out, "--onnx", onnx_path,
+                 "--verify", "--json", "--import", "test_reach_inside")
     assert result.exit_code == 0, result.output
     document = json.loads(result.output)
     assert document["status"] == "passed"
@@ -324,10 +314,7 @@ def test_cli_subclassed_file_onnx_verify_and_fresh_process_load(tmp_path):
         convs = [l for l in model._flatten_layers() if hasattr(l, 'padding')]
         print(sorted({{(type(l).__name__, l.padding) for l in convs}}))
     """)
-    process = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
-             "PYTHONPATH": os.pathsep.join([HERE, os.environ.get("PYTHONPATH", "")])})
+    process = fresh_python(code)
     assert process.returncode == 0, process.stderr[-2000:]
     assert process.stdout.strip() == (
         "[('PaddedConv2D', 'valid'), ('PaddedDepthwiseConv2D', 'valid'), "
@@ -394,13 +381,8 @@ def test_cli_graph_holder_reflect_onnx_verify_and_fresh_process_load(tmp_path):
     source = tmp_path / "holder.keras"
     _graph_holder_model().save(source)
     out, onnx_path = tmp_path / "r.keras", tmp_path / "r.onnx"
-    sys.path.insert(0, HERE)
-    try:
-        result = CliRunner().invoke(main, [
-            str(source), "--mode", "reflect", "-o", str(out), "--onnx", str(onnx_path),
-            "--verify", "--import", "test_reach_inside"])
-    finally:
-        sys.path.remove(HERE)
+    result = run(source, "--mode", "reflect", "-o", out, "--onnx", onnx_path,
+                 "--verify", "--import", "test_reach_inside")
     assert result.exit_code == 0, result.output
     pads = _pad_nodes(onnx_path)
     assert len(pads) == 4
@@ -416,10 +398,7 @@ def test_cli_graph_holder_reflect_onnx_verify_and_fresh_process_load(tmp_path):
         block = model.get_layer("holder").layer.block
         print([type(l).__name__ for l in block.layers])
     """)
-    process = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
-             "PYTHONPATH": os.pathsep.join([HERE, os.environ.get("PYTHONPATH", "")])})
+    process = fresh_python(code)
     assert process.returncode == 0, process.stderr[-2000:]
     assert process.stdout.strip().splitlines()[-1] == (
         "['Padding2D', 'Conv2D', 'ReLU', 'SamePadding2D', 'Conv2D']")
@@ -453,8 +432,7 @@ def test_cli_subclassed_file_without_its_class_says_to_import(tmp_path):
         r = CliRunner().invoke(main, [{str(source)!r}, '--plan'])
         print(r.exit_code); print(r.output)
     """)
-    process = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    process = fresh_python(code, tests_importable=False)
     lines = process.stdout.splitlines()
     assert lines[0] == "2", process.stdout + process.stderr[-2000:]
     assert "--import" in process.stdout
@@ -465,18 +443,13 @@ def test_cli_subclassed_file_without_its_class_says_to_import(tmp_path):
 
 @pytest.mark.slow
 def test_hub_vae_circular_onnx_verify(tmp_path):
-    sys.path.insert(0, HERE)
-    try:
-        import corpus
+    import corpus
 
-        source = tmp_path / "vae.keras"
-        corpus.build_hub_vae().save(source)
-        # atol as in the corpus sweep: the unrewritten VAE's own export differs by 2.4e-4.
-        result = CliRunner().invoke(main, [
-            str(source), "--mode", "circular", "-o", str(tmp_path / "c.keras"),
-            "--onnx", str(tmp_path / "c.onnx"), "--verify", "--atol", "5e-4", "--json"])
-    finally:
-        sys.path.remove(HERE)
+    source = tmp_path / "vae.keras"
+    corpus.build_hub_vae().save(source)
+    # atol as in the corpus sweep: the unrewritten VAE's own export differs by 2.4e-4.
+    result = run(source, "--mode", "circular", "-o", tmp_path / "c.keras",
+                 "--onnx", tmp_path / "c.onnx", "--verify", "--atol", "5e-4", "--json")
     assert result.exit_code == 0, result.output[-3000:]
     document = json.loads(result.output)
     assert document["status"] == "passed"

@@ -19,16 +19,11 @@ import corpus
 import keras
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 import padrewrite
-from padrewrite.cli import main
+from cli_helpers import run
 
 L = keras.layers
-
-
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 def _outputs(model, x):

@@ -171,12 +171,18 @@ def _step(container, key):
     return getattr(container, key)
 
 
+def _resolve(root, path):
+    """The value at the attribute `path` of `root`."""
+    value = root
+    for key in path:
+        value = _step(value, key)
+    return value
+
+
 def has_attribute_path(root, path: tuple[str, ...]) -> bool:
     """Whether every step of `path` resolves from `root`."""
-    value = root
     try:
-        for key in path:
-            value = _step(value, key)
+        _resolve(root, path)
     except (AttributeError, IndexError, KeyError, ValueError):
         return False
     return True
@@ -250,9 +256,7 @@ class RewrittenLayer(L.Wrapper):
         made = {}  # one stand-in per layer, even when held at several paths
         for path, layer_config in replacements.items():
             steps = tuple(path.split("/"))
-            old = inner
-            for key in steps:
-                old = _step(old, key)
+            old = _resolve(inner, steps)
             if id(old) not in made:
                 made[id(old)] = _stand_in(type(old), layer_config, custom_objects)
             swap_attribute(inner, steps, made[id(old)])

@@ -480,13 +480,16 @@ class _Rewriter:
             inner = [(path, held)]
         for inner_path, inner_layer in inner:
             if pads_implicitly(inner_layer):
-                self.records.append(
-                    LayerRecord(
-                        path=inner_path, name=inner_layer.name,
-                        class_name=type(inner_layer).__name__, kind=kind_of(inner_layer),
-                        action=SKIPPED, rule=None, reason=reason,
-                    )
-                )
+                self._record_skipped(inner_path, inner_layer, reason)
+
+    def _record_skipped(self, path, layer, reason):
+        """A `skipped` record for a layer no rule reached, at `path`."""
+        self.records.append(
+            LayerRecord(
+                path=path, name=layer.name, class_name=type(layer).__name__,
+                kind=kind_of(layer), action=SKIPPED, rule=None, reason=reason,
+            )
+        )
 
     def _reach_graph(self, model, path):
         """The rewritten copy of a graph `model` held at attribute `path`, or None.
@@ -698,16 +701,8 @@ class _Rewriter:
         and that no attribute path reaches (inside a nested model, a recurrent cell)."""
         for inner in internals.flatten_layers(layer):
             if id(inner) not in reached and pads_implicitly(inner):
-                self.records.append(
-                    LayerRecord(
-                        path=f"{prefix}{layer.name}/{inner.name}",
-                        name=inner.name,
-                        class_name=type(inner).__name__,
-                        kind=kind_of(inner),
-                        action=SKIPPED,
-                        rule=None,
-                        reason=hidden_reason(layer, inner),
-                    )
+                self._record_skipped(
+                    f"{prefix}{layer.name}/{inner.name}", inner, hidden_reason(layer, inner)
                 )
 
     # -- decisions -----------------------------------------------------------

@@ -26,6 +26,7 @@ from padrewrite.modes import format_mode
 from padrewrite.probe import FoundPadding, NotPadding, identify_padding, probe_inputs
 from padrewrite.rules.conv import CONVOLUTIONS
 from padrewrite.rules.rule import CallSite, Leave, Rewrite, Rule
+from padrewrite.rules.unreached import config_of
 
 L = keras.layers
 
@@ -71,10 +72,8 @@ def _caller(layer):
 
 
 def _data_format(layer):
-    try:
-        return layer.get_config().get("data_format")
-    except Exception:  # a custom layer whose get_config() fails
-        return getattr(layer, "data_format", None)
+    config = config_of(layer)  # {} when the layer's get_config() fails
+    return config.get("data_format") if config else getattr(layer, "data_format", None)
 
 
 def _numpy_dtype(layer):

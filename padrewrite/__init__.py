@@ -39,8 +39,17 @@ def __getattr__(name):
 
 
 def _register_layers(_keras_module=None):
+    """Import the modules that register padrewrite's layers (run once Keras is imported).
+
+    `padrewrite.layers` imports `padrewrite.padded` at its end and `padded`
+    imports `layers` first, so either one brings both. When one of them is
+    already in `sys.modules` it is loaded or being loaded (it imported Keras,
+    which ran this hook): importing it here again would meet it half
+    initialised, and it registers the layers itself when it finishes.
+    """
+    if "padrewrite.layers" in sys.modules or "padrewrite.padded" in sys.modules:
+        return
     importlib.import_module("padrewrite.layers")
-    importlib.import_module("padrewrite.padded")
 
 
 if "keras" in sys.modules:

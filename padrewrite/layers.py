@@ -474,3 +474,7 @@ __all__ += [
     "SymmetricPadding3D",
     "CircularPadding3D",
 ]
+
+# Registers the padded convolutions too: a model holding them loads once this
+# module is imported. Last, because `padrewrite.padded` imports from this module.
+import padrewrite.padded  # noqa: E402, F401

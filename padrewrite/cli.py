@@ -69,8 +69,12 @@ class _DefaultCommandGroup(click.Group):
 
 
 def _quiet_tensorflow():
-    """Import TensorFlow without its start-up chatter on stderr (replayed on failure)."""
+    """Import TensorFlow without its start-up chatter on stderr (replayed on failure),
+    with oneDNN unless the user chose (`padrewrite.cpu`)."""
+    from padrewrite.cpu import prefer_onednn
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    prefer_onednn()
     if "tensorflow" in sys.modules:
         return
     sys.stderr.flush()

@@ -84,8 +84,10 @@ def measure_drift(original, rewritten, report, *, samples: int = 3, input_shapes
     """
     import keras
 
+    from padrewrite.cpu import require_runnable
     from padrewrite.parity import make_inputs
 
+    require_runnable(original, rewritten)
     io, _, batches = make_inputs(original, input_shapes=input_shapes, samples=samples,
                                  seed=seed, extremes=False)
     before = [[] for _ in io.output_names]

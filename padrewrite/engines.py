@@ -15,9 +15,21 @@ from __future__ import annotations
 
 from padrewrite.errors import InputError
 
-__all__ = ["RUNTIMES", "open_engine", "supports_wrap_pad"]
+__all__ = ["RUNTIMES", "EngineLoadError", "open_engine", "supports_wrap_pad"]
 
 RUNTIMES = ("onnxruntime", "openvino")
+
+
+class EngineLoadError(InputError):
+    """The engine cannot load the ONNX file (the engine's reason in the message).
+
+    The user's to fix for a file they bring (`padrewrite verify`); for a file
+    padrewrite just wrote it is a failed check instead (`rewrite_file`).
+    """
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
 
 
 def supports_wrap_pad(runtime: str) -> bool:
@@ -52,9 +64,9 @@ class _OnnxRuntime:
                 str(path), options, providers=["CPUExecutionProvider"]
             )
         except Exception as error:  # onnxruntime raises its own exception types
-            raise InputError(
-                f"{path}: onnxruntime cannot load this ONNX file "
-                f"({type(error).__name__}: {_first_line(error)})."
+            reason = f"{type(error).__name__}: {_first_line(error)}"
+            raise EngineLoadError(
+                f"{path}: onnxruntime cannot load this ONNX file ({reason}).", reason
             ) from error
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
@@ -83,9 +95,9 @@ class _OpenVINO:
             if "Pad" in str(error):
                 hint = (" OpenVINO does not run ONNX Pad mode 'wrap' (circular): export "
                         "with --runtime openvino, which lowers it to Slice+Concat.")
-            raise InputError(
-                f"{path}: OpenVINO cannot load this ONNX file "
-                f"({type(error).__name__}: {_first_line(error)}).{hint}"
+            reason = f"{type(error).__name__}: {_first_line(error)}"
+            raise EngineLoadError(
+                f"{path}: OpenVINO cannot load this ONNX file ({reason}).{hint}", reason + hint
             ) from error
         self.input_names = [port.get_any_name() for port in self.compiled.inputs]
         self.output_names = [port.get_any_name() for port in self.compiled.outputs]

@@ -127,8 +127,10 @@ def check_saved_model(
     """
     from padrewrite.errors import InputError
     from padrewrite.model_io import describe_io
+    from padrewrite.cpu import require_runnable
     from padrewrite.parity import make_inputs
 
+    require_runnable(rewritten, reloaded, *([original] if exact else []))
     try:
         expected_io = describe_io(original)
     except InputError:

@@ -28,6 +28,7 @@ __all__ = [
     "check_parity",
     "make_inputs",
     "render_parity",
+    "unloadable_report",
 ]
 
 #: Size given to unknown non-batch axes when `input_shapes` does not say.
@@ -164,8 +165,10 @@ def check_parity(
     """
     import keras
 
+    from padrewrite.cpu import require_runnable
     from padrewrite.engines import open_engine
 
+    require_runnable(keras_model)
     dtype = compute_dtype(keras_model)
     default_atol, default_rtol = DEFAULT_TOLERANCES[dtype]
     atol = default_atol if atol is None else atol
@@ -201,6 +204,32 @@ def check_parity(
         samples=len(batches),
         input_shapes=dict(zip(io.input_names, shapes)),
         outputs=tuple(stats[name].result(name) for name in io.output_names),
+        compute_dtype=dtype,
+        runtime=runtime,
+    )
+
+
+def unloadable_report(keras_model, onnx_path, reason: str, *, atol=None, rtol=None,
+                      runtime: str = "onnxruntime") -> ParityReport:
+    """A failed `ParityReport`: the engine could not load the ONNX file (`reason`).
+
+    For a file padrewrite wrote itself, which the engine must run: a failed
+    check, not the user's input.
+    """
+    dtype = compute_dtype(keras_model)
+    default_atol, default_rtol = DEFAULT_TOLERANCES[dtype]
+    io = describe_io(keras_model)
+    error = f"{runtime} cannot load the ONNX file padrewrite wrote: {reason}"
+    return ParityReport(
+        onnx_path=str(onnx_path),
+        atol=default_atol if atol is None else atol,
+        rtol=default_rtol if rtol is None else rtol,
+        samples=0,
+        input_shapes={},
+        outputs=tuple(
+            OutputParity(name, math.inf, math.inf, math.inf, False, error)
+            for name in io.output_names
+        ),
         compute_dtype=dtype,
         runtime=runtime,
     )

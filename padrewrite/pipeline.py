@@ -507,11 +507,9 @@ class _Job:
             if onnx_path is not None:
                 staged_onnx = stack.enter_context(staged_file(onnx_path))
                 self.staged[str(staged_onnx)] = str(onnx_path)
-                from padrewrite.onnx.export import export_onnx
-
                 with self.stage("export", f"exporting {onnx_path}"):
-                    export = export_onnx(model, staged_onnx, opset=opset, hoist=hoist,
-                                         runtime=parity_options["runtime"])
+                    export = _export_rewritten(model, staged_onnx, opset, hoist,
+                                               parity_options["runtime"])
                 export = dataclasses.replace(export, path=str(onnx_path))
             if verify:
                 from padrewrite.keras_check import check_saved_model
@@ -522,12 +520,12 @@ class _Job:
                         input_shapes=parity_options["input_shapes"],
                     )
                 if staged_onnx is not None:
-                    from padrewrite.parity import bisect_parity, check_parity
+                    from padrewrite.parity import bisect_parity
 
                     with self.stage("parity", f"checking {onnx_path} with "
                                               f"{parity_options['runtime']}"):
                         # The Keras check proved the file computes what `model` does.
-                        parity = check_parity(model, staged_onnx, **parity_options)
+                        parity = _check_written_onnx(model, staged_onnx, parity_options)
                     if bisect or not parity:
                         with self.stage("bisect", "comparing layer by layer"):
                             parity = bisect_parity(
@@ -585,6 +583,38 @@ class _Job:
             stages=tuple(self.stages),
             drift=self.drift,
             **checks,
+        )
+
+
+def _export_rewritten(model, path, opset, hoist, runtime):
+    """`export_onnx` of a model padrewrite rewrote: a refusal (the options, the
+    model's dtype policy) is the user's to change; any other export failure is
+    padrewrite's or the exporter's, never the input's (exit 3)."""
+    from padrewrite.onnx.export import export_onnx
+    from padrewrite.onnx.graph import ExportError, ExportRefused
+
+    try:
+        return export_onnx(model, path, opset=opset, hoist=hoist, runtime=runtime)
+    except ExportRefused:
+        raise
+    except ExportError as error:
+        raise InternalError(
+            error, bug_message(error, f"exporting the rewritten model failed: {error}")
+        ) from error
+
+
+def _check_written_onnx(model, path, parity_options):
+    """`check_parity` on the file padrewrite just wrote: an engine that cannot load
+    it fails the check (exit 1, the engine's reason), it does not blame the input."""
+    from padrewrite.engines import EngineLoadError
+    from padrewrite.parity import check_parity, unloadable_report
+
+    try:
+        return check_parity(model, path, **parity_options)
+    except EngineLoadError as error:
+        return unloadable_report(
+            model, path, error.reason, atol=parity_options["atol"],
+            rtol=parity_options["rtol"], runtime=parity_options["runtime"],
         )
 
 

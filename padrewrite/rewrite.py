@@ -517,7 +517,8 @@ class _Rewriter:
         inputs = keras.tree.map_structure(_fresh_input, model.input)
 
         def call(layer, *args, **kwargs):
-            first = keras.tree.flatten(args)[0] if args else None
+            # Python constants among the arguments (`1.0 - x` records the 1.0) pass as they are.
+            first = next(iter(_tensors(args)), None)
             site_consumers = consumers.get(id(layer), {}).get(
                 self.call_counts.get(id(layer), 0), ()
             )
@@ -546,7 +547,7 @@ class _Rewriter:
 
     def _call(self, layer, prefix, first_input, site_consumers, args, kwargs):
         shape = tuple(first_input.shape) if first_input is not None else None
-        tensors = sum(hasattr(a, "shape") for a in keras.tree.flatten((args, kwargs)))
+        tensors = len(_tensors((args, kwargs)))
         pad, new_layer = self._replacements(layer, prefix, shape, site_consumers, tensors)
         if pad is not None:
             padded = pad(args[0])
@@ -1088,6 +1089,15 @@ def _free_strided_axes(layer, shape):
         if stride != 1:
             shape[axis] = None
     return tuple(shape)
+
+
+def _tensors(structure) -> list:
+    """The symbolic tensors in a call's (nested) arguments, in order.
+
+    Keras records the other arguments as they were given (a float, an int,
+    None, a NumPy array, lists and dicts of them) and passes them on unchanged.
+    """
+    return [x for x in keras.tree.flatten(structure) if isinstance(x, keras.KerasTensor)]
 
 
 def _fresh_input(tensor):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -422,3 +424,251 @@ def test_pad_values_get_the_type_of_their_data():
     x = np.array([[1, 2, 3]], np.float16)
     np.testing.assert_array_equal(run(model, x=x), [[2.5, 1, 2, 3, 2.5]])
     assert match_pad_value_types(model) == PadValueTyping()
+
+
+# -- Erfc (exact GELU) ------------------------------------------------------
+
+ERFC_TYPES = {TensorProto.FLOAT: np.float32, TensorProto.FLOAT16: np.float16}
+#: (rtol, atol) of 1 - Erf against math.erfc: float32, float16 rounding near 1.
+ERFC_TOLERANCES = {TensorProto.FLOAT: (1e-6, 2e-7), TensorProto.FLOAT16: (2e-3, 1e-3)}
+
+
+def erfc_model(elem_type=TensorProto.FLOAT):
+    """x -> Erfc -> e (a graph output, also read) -> Mul(x, e) -> y, as tf2onnx leaves it."""
+    nodes = [
+        helper.make_node("Erfc", ["x"], ["e"], name="erfc"),
+        helper.make_node("Mul", ["x", "e"], ["y"], name="mul"),
+    ]
+    graph = helper.make_graph(
+        nodes, "g", [value("x", ["n"], elem_type)],
+        [value("e", ["n"], elem_type), value("y", ["n"], elem_type)],
+    )
+    return helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=IR_VERSION
+    )
+
+
+def erfc_inputs(dtype):
+    """-30 to 30 (erf(x) rounds to +-1 beyond |x| of about 4) and more around 0."""
+    rng = np.random.default_rng(7)
+    x = np.concatenate([np.linspace(-30, 30, 2001), rng.standard_normal(500) * 3])
+    return x.astype(dtype)
+
+
+def math_erfc(x):
+    return np.vectorize(math.erfc)(np.asarray(x, np.float64))
+
+
+@pytest.mark.parametrize("elem_type", list(ERFC_TYPES), ids=["float32", "float16"])
+def test_erfc_becomes_one_minus_erf_and_matches_math_erfc(elem_type):
+    from padrewrite.onnx.replace_erfc import ErfcReplacement, ErfcRewriting, replace_erfc
+
+    model = erfc_model(elem_type)
+    with pytest.raises(Exception, match="No Op registered for Erfc"):
+        onnx.checker.check_model(model, full_check=True)
+    type_name = {TensorProto.FLOAT: "float", TensorProto.FLOAT16: "float16"}[elem_type]
+    assert replace_erfc(model) == ErfcRewriting(1, (ErfcReplacement("erfc", "e", type_name),))
+    onnx.checker.check_model(model, full_check=True)
+    assert count_ops(model) == {"Erf": 1, "Mul": 1, "Sub": 1}
+    (one,) = model.graph.initializer
+    assert one.data_type == elem_type and numpy_helper.to_array(one) == 1
+    sub = next(node for node in model.graph.node if node.op_type == "Sub")
+    assert list(sub.output) == ["e"] and sub.input[0] == one.name
+    x = erfc_inputs(ERFC_TYPES[elem_type])
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    e, y = session.run(None, {"x": x})
+    assert e.dtype == x.dtype
+    rtol, atol = ERFC_TOLERANCES[elem_type]
+    np.testing.assert_allclose(e, math_erfc(x), rtol=rtol, atol=atol)
+    np.testing.assert_allclose(y, x * math_erfc(x), rtol=rtol, atol=atol * 30)
+    again = onnx.ModelProto()
+    again.CopyFrom(model)
+    assert replace_erfc(again) == ErfcRewriting() and again == model
+
+
+def test_exact_gelu_as_tf2onnx_writes_it_stays_close_for_large_negative_inputs():
+    # 0.5 * x * erfc(-x / sqrt(2)): erfc(z) for z > 4 is 1 - erf(z) with erf(z) ~ 1.
+    from padrewrite.onnx.replace_erfc import replace_erfc
+
+    nodes = [
+        helper.make_node("Mul", ["half", "x"], ["half_x"]),
+        helper.make_node("Neg", ["x"], ["neg"]),
+        helper.make_node("Mul", ["neg", "rsqrt2"], ["z"]),
+        helper.make_node("Erfc", ["z"], ["e"], name="Gelu/Erfc"),
+        helper.make_node("Mul", ["half_x", "e"], ["y"]),
+    ]
+    scalars = [
+        numpy_helper.from_array(np.array(0.5, np.float32), "half"),
+        numpy_helper.from_array(np.array(0.7071067811865476, np.float32), "rsqrt2"),
+    ]
+    graph = helper.make_graph(nodes, "g", [value("x", ["n"])], [value("y", ["n"])], scalars)
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=IR_VERSION
+    )
+    assert replace_erfc(model).replaced == 1
+    onnx.checker.check_model(model, full_check=True)
+    x = erfc_inputs(np.float32)
+    expected = 0.5 * x.astype(np.float64) * math_erfc(-x.astype(np.float64) / math.sqrt(2))
+    got = run(model, x=x)
+    far = x < -3
+    assert np.abs(got - expected)[far].max() < 2e-7  # 8e-8 with onnxruntime 1.32
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
+
+
+def test_graphs_without_erfc_are_left_alone_and_skip_the_pass():
+    from padrewrite.onnx.passes import PassOptions, run_passes
+    from padrewrite.onnx.replace_erfc import ErfcRewriting, has_erfc, replace_erfc
+
+    model = make_model(
+        [helper.make_node("Erf", ["x"], ["y"], name="erf")], [value("x", [3])], [value("y", [3])]
+    )
+    before = onnx.ModelProto()
+    before.CopyFrom(model)
+    assert not has_erfc(model)
+    assert replace_erfc(model) == ErfcRewriting() and model == before
+    assert "replace-erfc" not in [result.name for result in run_passes(model, PassOptions(18))]
+    assert model == before
+    with_erfc = erfc_model()
+    results = run_passes(with_erfc, PassOptions(18))
+    assert results[0].name == "replace-erfc"
+    assert results[0].to_dict()["record"] == {
+        "replaced": 1,
+        "replacements": ({"node": "erfc", "output": "e", "elem_type": "float"},),
+    }
+
+
+def test_erfc_of_unknown_element_type_is_refused():
+    from padrewrite.onnx.replace_erfc import replace_erfc
+
+    nodes = [
+        helper.make_node("Mystery", ["x"], ["m"], domain="example.custom", name="mystery"),
+        helper.make_node("Erfc", ["m"], ["y"], name="erfc"),
+    ]
+    graph = helper.make_graph(nodes, "g", [value("x", [3])], [value("y", [3])])
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("example.custom", 1)],
+        ir_version=IR_VERSION,
+    )
+    with pytest.raises(ExportError, match=r"Erfc node 'erfc' .* unknown\. Received: input='m'"):
+        replace_erfc(model)
+
+
+def convmixer_model(approximate=False):
+    """A small ConvMixer: patch embedding, depthwise 'same' + pointwise mixing, all GELU."""
+    import keras
+
+    layers = keras.layers
+
+    def gelu(name):
+        if approximate:
+            return layers.Activation(
+                lambda t: keras.activations.gelu(t, approximate=True), name=name
+            )
+        return layers.Activation("gelu", name=name)
+
+    inputs = keras.Input((24, 24, 3), name="image")
+    x = layers.Conv2D(16, 4, strides=4, name="patches")(inputs)
+    x = layers.BatchNormalization(name="patches_bn")(gelu("patches_gelu")(x))
+    for block in range(2):
+        residual = x
+        x = layers.DepthwiseConv2D(5, padding="same", name=f"depthwise_{block}")(x)
+        x = gelu(f"depthwise_gelu_{block}")(x)
+        x = layers.BatchNormalization(name=f"depthwise_bn_{block}")(x)
+        x = layers.Add(name=f"residual_{block}")([x, residual])
+        x = layers.Conv2D(16, 1, name=f"pointwise_{block}")(x)
+        x = gelu(f"pointwise_gelu_{block}")(x)
+        x = layers.BatchNormalization(name=f"pointwise_bn_{block}")(x)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    head = "gelu" if not approximate else (lambda t: keras.activations.gelu(t, approximate=True))
+    x = layers.Dense(12, activation=head, name="head")(x)  # "gelu": keras.activations.gelu, exact
+    outputs = layers.Dense(5, dtype="float32", name="logits")(x)
+    model = keras.Model(inputs, outputs, name="convmixer")
+    rng = np.random.default_rng(8)
+    for layer in model.layers:  # BatchNormalization with statistics of its own
+        if isinstance(layer, layers.BatchNormalization):
+            gamma, beta, mean, variance = layer.get_weights()
+            layer.set_weights([
+                1 + 0.2 * rng.standard_normal(gamma.shape), 0.2 * rng.standard_normal(beta.shape),
+                0.5 * rng.standard_normal(mean.shape), 0.5 + rng.random(variance.shape),
+            ])
+    return model
+
+
+def gelu_inputs():
+    """Unit-scale, x10 and x100 images: GELU sees large positive and negative values."""
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((3, 2, 24, 24, 3)).astype(np.float32)
+    return [x[0], x[1] * 10, x[2] * 100]
+
+
+def onnx_outputs(path, x):
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {"image": x})[0]
+
+
+@pytest.fixture
+def global_dtype_policy():
+    """Set the global Keras dtype policy for one test; float32 again afterwards."""
+    import keras
+
+    try:
+        yield keras.config.set_dtype_policy
+    finally:
+        keras.config.set_dtype_policy("float32")
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_float16"])
+def test_exact_gelu_convmixer_exports_and_matches_keras(policy, global_dtype_policy, tmp_path):
+    from padrewrite import export_onnx
+
+    global_dtype_policy(policy)
+    model = convmixer_model()
+    report = export_onnx(model, tmp_path / "convmixer.onnx")
+    exported_model = onnx.load(report.path)
+    onnx.checker.check_model(exported_model, full_check=True)
+    assert "Erfc" not in report.node_counts
+    assert report.node_counts["Erf"] == 6
+    (erfc,) = [result for result in report.passes if result.name == "replace-erfc"]
+    assert report.passes[0] is erfc and erfc.record.replaced == 6
+    compute = "float" if policy == "float32" else "float16"
+    assert {r.elem_type for r in erfc.record.replacements} == {compute}
+    for x in gelu_inputs():
+        expected = np.asarray(model(x, training=False))
+        got = onnx_outputs(report.path, x)
+        if policy == "float32":
+            np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+        else:  # float16 compute: compare at float16 precision of the outputs' scale
+            scale = np.abs(expected).max()
+            np.testing.assert_allclose(got, expected, rtol=1e-2, atol=1e-2 * scale)
+
+
+def test_approximate_gelu_exports_with_tanh_and_no_erf(tmp_path):
+    from padrewrite import export_onnx
+
+    model = convmixer_model(approximate=True)
+    report = export_onnx(model, tmp_path / "convmixer.onnx")
+    onnx.checker.check_model(report.path, full_check=True)
+    assert report.node_counts["Tanh"] == 6
+    assert {"Erf", "Erfc"}.isdisjoint(report.node_counts)
+    assert "replace-erfc" not in [result.name for result in report.passes]
+    for x in gelu_inputs():
+        expected = np.asarray(model(x, training=False))
+        np.testing.assert_allclose(onnx_outputs(report.path, x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_exact_gelu_model_rewrites_exports_and_verifies_from_the_command_line(tmp_path):
+    from cli_helpers import run as run_cli
+
+    source = tmp_path / "convmixer.keras"
+    convmixer_model().save(source)
+    out, onnx_out = tmp_path / "out.keras", tmp_path / "out.onnx"
+    result = run_cli(source, "--mode", "reflect", "-o", out, "--onnx", onnx_out, "--verify")
+    assert result.exit_code == 0, result.output
+    # The reloaded .keras file, the ONNX output, the parity summary.
+    assert result.output.count("PASSED") == 3, result.output
+    exported_model = onnx.load(onnx_out)
+    onnx.checker.check_model(exported_model, full_check=True)
+    ops = count_ops(exported_model)
+    assert "Erfc" not in ops and ops["Erf"] == 6
+    assert ops["Pad"] == 2  # the two depthwise 'same' convolutions, reflect-padded

@@ -24,6 +24,7 @@ from padrewrite.onnx.opsets import (
 
 _LAZY = {
     "ExportError": "padrewrite.onnx.export",
+    "ExportRefused": "padrewrite.onnx.export",
     "ExportReport": "padrewrite.onnx.export",
     "ModelIO": "padrewrite.onnx.export",
     "describe_io": "padrewrite.onnx.export",
@@ -46,6 +47,7 @@ __all__ = [
     "TF2ONNX_MAX_OPSET",
     "WRAP_OPSET",
     "ExportError",
+    "ExportRefused",
     "ExportReport",
     "ModelIO",
     "describe_io",

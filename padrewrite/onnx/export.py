@@ -22,6 +22,7 @@ from padrewrite.errors import InputError
 from padrewrite.model_io import ModelIO, describe_io
 from padrewrite.onnx.graph import (
     ExportError,
+    ExportRefused,
     count_ops,
     first_line,
     model_opset,
@@ -49,6 +50,7 @@ __all__ = [
     "TF2ONNX_MAX_OPSET",
     "WRAP_OPSET",
     "ExportError",
+    "ExportRefused",
     "ExportReport",
     "ModelIO",
     "describe_io",
@@ -137,17 +139,19 @@ def export_onnx(
         An `ExportReport`.
 
     Raises:
-        ExportError: the model, opset or path cannot be exported as asked.
+        ExportRefused: the opset, the path or the model's dtype policy cannot be
+            exported as asked (the user's to change).
+        ExportError: the converter or a graph pass failed on this model.
     """
     _check_opset(opset)
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
-        raise ExportError(f"The directory of `path` does not exist. Received: path={path!r}")
+        raise ExportRefused(f"The directory of `path` does not exist. Received: path={path!r}")
     try:
         io = describe_io(model)
     except InputError as error:
-        raise ExportError(str(error)) from None
+        raise ExportRefused(str(error)) from None
     _refuse_bfloat16(model, io)
     proto = _convert(model, io, min(opset, TF2ONNX_MAX_OPSET))
     from padrewrite.engines import supports_wrap_pad
@@ -200,7 +204,7 @@ def _refuse_bfloat16(model, io):
         )
     else:
         where = f"input {inputs[0]!r} is bfloat16"
-    raise ExportError(
+    raise ExportRefused(
         f"Cannot export model {model.name!r} to ONNX in bfloat16: {where}. ONNX `Conv` "
         f"has no bfloat16 type and onnxruntime's CPU provider has no bfloat16 `Pad`, "
         f"`Add` or `Relu`. Rebuild the model under the 'float32' or 'mixed_float16' "
@@ -211,7 +215,7 @@ def _refuse_bfloat16(model, io):
 def _check_opset(opset):
     latest = onnx.defs.onnx_opset_version()
     if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= latest:
-        raise ExportError(
+        raise ExportRefused(
             f"`opset` must be an int from {MIN_OPSET} to {latest} (onnx "
             f"{onnx.__version__}). Received: opset={opset!r}"
         )
@@ -300,7 +304,9 @@ def _convolutions_without_xla():
     tf2onnx leaves that function as a `StatefulPartitionedCall` no ONNX
     runtime knows. Traced without it, a grouped convolution becomes one ONNX
     `Conv` with `group`. The graph is only converted, never run by
-    TensorFlow, so the CPU kernels do not matter. Global while it lasts:
+    TensorFlow, so the CPU kernels do not matter. channels_first 1D transposed
+    convolutions are traced channels_last (tf2onnx converts them wrongly).
+    Global while it lasts:
     Keras convolutions run in other threads meanwhile are traced the same way.
     """
     import keras
@@ -326,18 +332,33 @@ def _convolutions_without_xla():
             dilations=dilation_rate,
         )
 
-    nn.conv = conv
+    def conv_transpose(inputs, kernel, strides=1, padding="valid", output_padding=None,
+                       data_format=None, dilation_rate=1):
+        data_format = data_format or keras.config.image_data_format()
+        if data_format != "channels_first" or len(inputs.shape) != 3:
+            return plain_conv_transpose(inputs, kernel, strides, padding, output_padding,
+                                        data_format, dilation_rate)
+        # tf2onnx 1.17 converts a channels_first (NCW) 1D transposed convolution
+        # with padding 'same' one element too long (65 for 64): trace it channels_last.
+        channels_last = plain_conv_transpose(
+            tf.transpose(inputs, (0, 2, 1)), kernel, strides, padding, output_padding,
+            "channels_last", dilation_rate,
+        )
+        return tf.transpose(channels_last, (0, 2, 1))
+
+    plain_conv_transpose = nn.conv_transpose
+    nn.conv, nn.conv_transpose = conv, conv_transpose
     try:
         yield
     finally:
-        nn.conv = xla_conv
+        nn.conv, nn.conv_transpose = xla_conv, plain_conv_transpose
 
 
 @contextlib.contextmanager
 def _quiet_tf2onnx():
     logger = logging.getLogger("tf2onnx")
     level = logger.level
-    logger.setLevel(logging.ERROR)
+    logger.setLevel(logging.CRITICAL)  # tf2onnx logs the ops the ONNX passes then fix
     try:
         yield
     finally:

@@ -20,6 +20,7 @@ from padrewrite.errors import InputError
 
 __all__ = [
     "ExportError",
+    "ExportRefused",
     "GraphEditor",
     "all_value_names",
     "count_ops",
@@ -37,7 +38,17 @@ __all__ = [
 
 
 class ExportError(InputError):
-    """A model cannot be exported to ONNX as asked (one-line message; a `ValueError`)."""
+    """A model cannot be exported to ONNX as asked (one-line message; a `ValueError`).
+
+    Raised as such by the converter and the graph passes; on a model padrewrite
+    rewrote itself that is its own failure, not the input's (`rewrite_file`
+    reports it as a bug). `ExportRefused` is the part that is the user's to
+    change: the options or a model property the export does not take.
+    """
+
+
+class ExportRefused(ExportError):
+    """The options, or a property of the model the user chose, cannot be exported."""
 
 
 class GraphEditor:

@@ -3,21 +3,25 @@
 Each pass edits the model in place and returns a record (a dataclass with
 `to_dict`); `run_passes` collects them for the export report.
 
-1. `match-pad-value-types`: cast constant pad values to their data's type
+1. `replace-erfc`: rewrite tf2onnx's leftover `Erfc` (exact GELU) as
+   `1 - Erf`; runs only on graphs that have one.
+2. `match-pad-value-types`: cast constant pad values to their data's type
    (tf2onnx leaves them float16 on float32 data under mixed_float16).
-2. `raise-opset`: above opset 18 (tf2onnx's highest), convert the graph.
-3. `sink-pads-below-layout-ops`: move tf2onnx's Transpose/Unsqueeze above
+3. `raise-opset`: above opset 18 (tf2onnx's highest), convert the graph.
+4. `sink-pads-below-layout-ops`: move tf2onnx's Transpose/Unsqueeze above
    the pads, so each pad feeds its convolution directly.
-4. `hoist-pads-above-pointwise-ops`: move value-copying pads above the 1x1
+5. `hoist-pads-above-pointwise-ops`: move value-copying pads above the 1x1
    convolutions and activations before them, where the padded tensor is
    smallest (skipped with `hoist=False`).
-5. `lower-placeholder-pads`: turn replicate/symmetric/circular placeholders
+6. `lower-placeholder-pads`: turn replicate/symmetric/circular placeholders
    into native `Pad`s or Slice+Concat (circular always Slice+Concat for an
    engine without `Pad` mode `wrap`).
 
-The order matters: step 1 makes the graph valid for the opset converter; the
-placeholders keep their names until step 5, so steps 3 and 4 move them like
-any reflect pad, and step 5 sees the opset of step 2.
+The order matters: step 1 leaves only ONNX ops, so shape inference (which
+step 2 reads element types from) sees the whole graph; step 2 makes the
+graph valid for the opset converter; the placeholders keep their names until
+step 6, so steps 4 and 5 move them like any reflect pad, and step 6 sees the
+opset of step 3.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from padrewrite.onnx.lower_placeholder_pads import lower_placeholder_pads
 from padrewrite.onnx.match_pad_value_types import match_pad_value_types
 from padrewrite.onnx.opsets import TF2ONNX_MAX_OPSET
 from padrewrite.onnx.raise_opset import raise_opset
+from padrewrite.onnx.replace_erfc import has_erfc, replace_erfc
 from padrewrite.onnx.sink_pads_below_layout_ops import sink_pads_below_layout_ops
 
 __all__ = ["PASSES", "Pass", "PassOptions", "PassResult", "run_passes"]
@@ -77,6 +82,11 @@ class PassResult:
 
 
 PASSES = (
+    Pass(
+        "replace-erfc",
+        lambda model, options: replace_erfc(model),
+        applies=lambda model, options: has_erfc(model),
+    ),
     Pass("match-pad-value-types", lambda model, options: match_pad_value_types(model)),
     Pass(
         "raise-opset",

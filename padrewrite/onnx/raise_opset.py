@@ -11,7 +11,7 @@ import dataclasses
 import onnx
 from onnx import helper
 
-from padrewrite.onnx.graph import ExportError, first_line, model_opset
+from padrewrite.onnx.graph import ExportRefused, first_line, model_opset
 
 __all__ = ["OpsetRaise", "raise_opset"]
 
@@ -37,7 +37,7 @@ def raise_opset(model: onnx.ModelProto, opset: int) -> OpsetRaise:
     try:
         converted = version_converter.convert_version(model, opset)
     except Exception as error:  # the converter raises bare RuntimeErrors
-        raise ExportError(
+        raise ExportRefused(
             f"onnx.version_converter cannot raise the model from opset "
             f"{before} to {opset}: {first_line(error)}. "
             f"Received: opset={opset}"

@@ -21,7 +21,7 @@ import pytest
 import tensorflow as tf
 from cli_helpers import fresh_python, run
 from keras import ops as keras_ops
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from padrewrite import rewrite_model
@@ -261,6 +261,7 @@ def _hand_written(draw):
 
 @settings(max_examples=25, deadline=None)
 @given(case=_hand_written())
+@example(case=(1, [3], [(3, 0)], ["wrap"], 0.0, False))
 def test_random_hand_written_padding_is_adopted_exactly(case):
     rank, sizes, pads, modes, value, channels_first = case
     shape = (2, *sizes) if channels_first else (*sizes, 2)
@@ -281,8 +282,15 @@ def test_random_hand_written_padding_is_adopted_exactly(case):
              if tuple(p) != (0, 0)}
     first = 2 if channels_first else 1
     made = {first + i: (p, m) for i, (p, m) in enumerate(zip(pads, modes)) if p != (0, 0)}
-    assert {axis: pair for axis, (pair, _) in found.items()} == {
-        axis: pair for axis, (pair, _) in made.items()}
+    assert set(found) == set(made)
+    for axis, (pair, mode) in made.items():
+        got = found[axis][0]
+        if mode == "wrap" and sum(got) == sum(pair):
+            # Circular pads whose split differs by a multiple of the axis size are one
+            # function: (3, 0) and (0, 3) on [a, b, c] both give [a, b, c, a, b, c].
+            assert (got[0] - pair[0]) % shape[axis - 1] == 0, (got, pair)
+        else:
+            assert got == pair
     for axis, (pair, mode) in made.items():
         if mode in ("symmetric", "edge") and max(pair) <= 1:
             assert found[axis][1] in ("symmetric", "replicate")  # one function for pads of 1

@@ -5,6 +5,7 @@ import json
 import keras
 import numpy as np
 import pytest
+from kernels import run_model
 
 from padrewrite.arithmetic import same_pads
 from padrewrite.layers import Padding2D, SamePadding1D, SamePadding2D
@@ -28,8 +29,8 @@ def _randomize(model, seed=0):
 
 
 def _max_abs(model_a, model_b, inputs):
-    outputs_a = keras.tree.flatten(model_a(inputs))
-    outputs_b = keras.tree.flatten(model_b(inputs))
+    outputs_a = keras.tree.flatten(run_model(model_a, inputs))
+    outputs_b = keras.tree.flatten(run_model(model_b, inputs))
     assert len(outputs_a) == len(outputs_b)
     return max(
         float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
@@ -156,7 +157,11 @@ def test_backbone_application_used_as_layer():
     result = rewrite_model(model, mode="constant")
     assert result.model.count_params() == model.count_params()
     assert any(r.path.startswith(f"{backbone.name}/") for r in result.report.rewritten)
-    assert _max_abs(model, result.model, _data((2, 32, 32, 3))) <= 1e-6
+    # Bit-exact with oneDNN; TensorFlow's other kernels sum a 'same' convolution in
+    # another order than the padded one: a tolerance relative to the output scale.
+    data = _data((2, 32, 32, 3))
+    scale = float(np.max(np.abs(run_model(model, data))))
+    assert _max_abs(model, result.model, data) <= 1e-6 * max(1.0, scale)
 
 
 def test_shared_layer_gets_a_pad_per_call_and_keeps_shared_weights():

@@ -26,6 +26,7 @@ from graph_strategies import CONVOLUTION, PADDING, Context, random_models
 from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
+from kernels import run_model
 
 from padrewrite.layers import PADDING_CLASSES, SAME_PADDING_CLASSES
 from padrewrite.rewrite import RewriteError, rewrite_model
@@ -66,7 +67,7 @@ SLOW = settings(FAST, max_examples=200)
 
 
 def _run(model, data) -> list[np.ndarray]:
-    return [np.asarray(y) for y in keras.tree.flatten(model(data, training=False))]
+    return [np.asarray(y) for y in keras.tree.flatten(run_model(model, data))]
 
 
 def _walk(model, prefix=""):

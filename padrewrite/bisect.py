@@ -42,6 +42,8 @@ import tempfile
 
 import numpy as np
 
+from padrewrite.compare import Comparison
+
 __all__ = ["DivergenceReport", "LayerDivergence", "locate_divergence", "render_divergence"]
 
 #: `LayerDivergence.status` values.
@@ -338,27 +340,17 @@ class _LayerStats:
         )
 
 
-class _Errors:
-    def __init__(self, atol, rtol):
-        self.atol, self.rtol = atol, rtol
-        self.max_abs = self.max_rel = 0.0
-        self.passed = True
+class _Errors(Comparison):
+    """A tensor's errors over the samples (`padrewrite.compare`, as the parity check)."""
 
-    def add(self, expected, got):
-        if expected.dtype.kind not in "fc" or expected.size == 0:
-            equal = bool(np.array_equal(expected, got))
-            self.passed = self.passed and equal
-            self.max_abs = max(self.max_abs, 0.0 if equal else math.inf)
-            return
-        expected = expected.astype(np.float64)
-        got = got.astype(np.float64)
-        with np.errstate(invalid="ignore"):
-            diff = np.abs(got - expected)
-        diff = np.where(np.isnan(expected) & np.isnan(got), 0.0, diff)
-        diff = np.where(np.isnan(diff), np.inf, diff)
-        scale = np.abs(expected)
-        self.max_abs = max(self.max_abs, float(diff.max()))
-        nonzero = scale > 0
-        if nonzero.any():
-            self.max_rel = max(self.max_rel, float((diff[nonzero] / scale[nonzero]).max()))
-        self.passed = self.passed and bool(np.all(diff <= self.atol + self.rtol * scale))
+    @property
+    def passed(self):
+        return self.result().passed
+
+    @property
+    def max_abs(self):
+        return self.result().max_abs
+
+    @property
+    def max_rel(self):
+        return self.result().max_rel

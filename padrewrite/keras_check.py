@@ -8,9 +8,13 @@ reproduce the original model's outputs.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass
 
 import numpy as np
+
+from padrewrite.compare import compare, output_scale
+from padrewrite.conditioning import Judgement, judge, rounding_floor
 
 #: Outputs that must agree do so within this error, relative to the output's
 #: largest magnitude (at least 1). Usually the difference is exactly 0; oneDNN
@@ -44,6 +48,7 @@ class OutputCheck:
     tolerance: float | None
     passed: bool
     declared_shape: tuple | None = None
+    ill_conditioned: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,9 @@ class KerasCheckReport:
                     detail.append(f"{label}={value:.1e}")
             if output.tolerance is not None:
                 detail.append(f"(tolerance {output.tolerance:.1e})")
+            if output.ill_conditioned:
+                detail.append("(ill-conditioned, judged against the error floor: "
+                              + "; ".join(output.ill_conditioned) + ")")
             if output.declared_shape is not None:
                 detail.append(
                     f"(the original model declares shape={output.declared_shape} but "
@@ -146,6 +154,19 @@ def check_saved_model(
     )
     models = [rewritten, reloaded] + ([original] if exact else [])
     runs = _run_all(models, io, batches)
+    measured = {}
+
+    def floors(output_index, tolerance):
+        """Per sample: how far the original moves under input rounding (its floor)."""
+        def floor(sample):
+            if sample not in measured:
+                reference = [run[sample] for run in runs[2]]
+                measured[sample] = rounding_floor(
+                    original, io, batches[sample], reference, atol=0.0, rtol=0.0
+                )
+            change = measured[sample][output_index]
+            return dataclasses.replace(change, passed=change.max_abs <= tolerance)
+        return floor
     checks = []
     count = max(len(expected_io.output_names), len(got_io.output_names))
     for index in range(count):
@@ -153,10 +174,10 @@ def check_saved_model(
             checks.append(_missing_output(index, expected_io, got_io))
             continue
         have = runs[1][index]
-        largest = max(float(np.max(np.abs(h), initial=0.0)) for h in have)
-        tolerance = EXACT_TOLERANCE * max(1.0, largest)
-        vs_rewritten = _max_abs(runs[0][index], have)
-        vs_original = _max_abs(runs[2][index], have) if exact else None
+        tolerance = EXACT_TOLERANCE * max(1.0, output_scale(have))
+        vs_rewritten, _ = _judged(runs[0][index], have, tolerance)
+        vs_original, ill = _judged(runs[2][index], have, tolerance, floors(index, tolerance)) if (
+            exact) else (None, ())
         shape, dtype = got_io.output_shapes[index], got_io.output_dtypes[index]
         expected_shape, declared_shape = expected_io.output_shapes[index], None
         if shape != expected_shape:
@@ -175,16 +196,17 @@ def check_saved_model(
                 expected_shape=expected_shape,
                 dtype=dtype,
                 expected_dtype=expected_dtype,
-                max_abs_vs_rewritten=vs_rewritten,
-                max_abs_vs_original=vs_original,
+                max_abs_vs_rewritten=vs_rewritten.error,
+                max_abs_vs_original=None if vs_original is None else vs_original.error,
                 tolerance=tolerance,
                 passed=(
                     got_io.output_names[index] == expected_io.output_names[index]
                     and (shape, dtype) == (expected_shape, expected_dtype)
-                    and vs_rewritten <= tolerance
-                    and (vs_original is None or vs_original <= tolerance)
+                    and vs_rewritten.passed
+                    and (vs_original is None or vs_original.passed)
                 ),
                 declared_shape=declared_shape,
+                ill_conditioned=ill,
             )
         )
     return KerasCheckReport(
@@ -242,15 +264,18 @@ def _run_all(models, io, batches):
     return runs
 
 
-def _max_abs(want: list, have: list) -> float:
-    worst = 0.0
-    for a, b in zip(want, have, strict=True):
-        if a.shape != b.shape:
-            return float("inf")
-        if a.size:
-            with np.errstate(invalid="ignore"):
-                diff = np.abs(a.astype(np.float64) - b.astype(np.float64))
-            same_nan = np.isnan(a) & np.isnan(b)
-            diff = np.where(same_nan, 0.0, np.where(np.isnan(diff), np.inf, diff))
-            worst = max(worst, float(diff.max()))
-    return worst
+def _judged(want: list, have: list, tolerance: float, floor=None):
+    """`(Judgement over the samples, ill-conditioned sample labels)`: `have` against
+    `want` sample by sample (`padrewrite.compare`); with `floor(sample)`, a sample
+    over the tolerance is judged against its error floor (`padrewrite.conditioning`)."""
+    worst = Judgement(True, 0.0)
+    ill = []
+    for sample, (a, b) in enumerate(zip(want, have, strict=True)):
+        error = compare(a, b, tolerance)
+        verdict = judge(error, floor(sample) if floor is not None and not error.passed else None,
+                        output_scale([a]))
+        if verdict.ill_conditioned:
+            ill.append(f"sample {sample + 1} (error {verdict.error:.1e}, floor "
+                       f"{verdict.floor:.1e})")
+        worst = Judgement(worst.passed and verdict.passed, max(worst.error, verdict.error))
+    return worst, tuple(ill)

@@ -14,6 +14,7 @@ import keras
 __all__ = [
     "KerasInternalsError",
     "backend_nn",
+    "base_layer_config",
     "flatten_layers",
     "function_loader_module",
     "graph_calls",
@@ -188,3 +189,28 @@ def backend_nn():
     nn = _attribute(keras.src.backend, "nn", "keras.src.backend")
     _attribute(nn, "conv", "keras.src.backend.nn")
     return nn
+
+
+def base_layer_config(layer) -> dict:
+    """The config `keras.layers.Layer.get_config` gives `layer` itself: name, trainable,
+    dtype policy, activity regularizer (and `autocast` when off).
+
+    For a class that does not override `get_config`, Keras' method serializes
+    the constructor arguments recorded when the layer was made, and raises
+    when one of them was not a plain value (a `DTypePolicy` object, a
+    function); this reads the same values from the layer, as that method does
+    for the keys it sets itself (keras/src/layers/layer.py).
+    """
+    if not isinstance(layer, keras.layers.Layer):
+        raise TypeError(f"Expected a keras.layers.Layer. Received: {type(layer).__name__}")
+    config = {
+        "name": layer.name,
+        "trainable": layer.trainable,
+        "dtype": keras.dtype_policies.serialize(layer.dtype_policy),
+    }
+    regularizer = _attribute(layer, "activity_regularizer", "Layer")
+    if regularizer is not None:
+        config["activity_regularizer"] = keras.regularizers.serialize(regularizer)
+    if not _attribute(layer, "autocast", "Layer"):
+        config["autocast"] = False
+    return config

@@ -6,7 +6,12 @@ come from `input_shapes`, else the batch axis gets `batch_size` and every
 other unknown size `DEFAULT_DYNAMIC_SIZE`.
 
 An element passes when `|onnx - keras| <= atol + rtol * |keras|` (numpy's
-`allclose` convention with Keras as the reference).
+`allclose` convention with Keras as the reference; NaN and infinities agree
+only with themselves in the same place: `padrewrite.compare`). A sample that
+fails it is measured for its error floor (`padrewrite.conditioning`): where
+the floor itself exceeds the tolerance the sample is ill-conditioned (constant
+maps through a normalization) and passes within `FLOOR_FACTOR` of it; the
+report lists such samples.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import math
 
 import numpy as np
 
+from padrewrite.compare import Comparison, Difference, output_scale
+from padrewrite.conditioning import FLOOR_FACTOR, judge, rounding_floor
 from padrewrite.errors import InputError
 from padrewrite.model_io import describe_io
 
@@ -70,8 +77,14 @@ class OutputParity:
             `keras != 0`.
         min_atol_to_pass: the smallest `atol` that would pass with the
             report's `rtol`.
-        passed: every element within tolerance (and shapes equal).
+        passed: every sample passed: within tolerance, or (an ill-conditioned
+            sample) within `FLOOR_FACTOR` of its error floor
+            (`padrewrite.conditioning`).
         error: why the output could not be compared element-wise, if so.
+        floor: the largest error floor measured (only samples that failed the
+            tolerance are measured), else None.
+        ill_conditioned: the samples judged against their floor, each with its
+            error and floor.
     """
 
     name: str
@@ -80,6 +93,8 @@ class OutputParity:
     min_atol_to_pass: float
     passed: bool
     error: str | None = None
+    floor: float | None = None
+    ill_conditioned: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,9 +197,13 @@ def check_parity(
         keras_model, input_shapes=input_shapes, batch_size=batch_size,
         samples=samples, seed=seed,
     )
-    stats = {name: _Stats(atol, rtol) for name in io.output_names}
-    for batch in batches:
-        reference = keras.tree.flatten(keras_model(io.pack_inputs(batch), training=False))
+    stats = {name: _OutputStats(atol, rtol) for name in io.output_names}
+    labels = sample_labels(samples, len(batches))
+    for label, batch in zip(labels, batches):
+        reference = [
+            np.asarray(keras.ops.convert_to_numpy(tensor))
+            for tensor in keras.tree.flatten(keras_model(io.pack_inputs(batch), training=False))
+        ]
         feeds = dict(zip(io.input_names, batch))
         try:
             actual = session.run(list(io.output_names), feeds)
@@ -195,8 +214,14 @@ def check_parity(
                     f"{[tuple(a.shape) for a in batch]}: {_first_line(error)}"
                 )
             break
-        for name, expected, got in zip(io.output_names, reference, actual):
-            stats[name].add(np.asarray(keras.ops.convert_to_numpy(expected)), got)
+        errors = [stats[name].compare(want, got)
+                  for name, want, got in zip(io.output_names, reference, actual)]
+        floors = [None] * len(errors)
+        if not all(error.passed for error in errors):
+            # Only a failing sample pays for its floor (`padrewrite.conditioning`).
+            floors = rounding_floor(keras_model, io, batch, reference, atol=atol, rtol=rtol)
+        for name, error, floor, want in zip(io.output_names, errors, floors, reference):
+            stats[name].judge(label, error, floor, output_scale([want]))
     return ParityReport(
         onnx_path=str(onnx_path),
         atol=atol,
@@ -235,6 +260,12 @@ def unloadable_report(keras_model, onnx_path, reason: str, *, atol=None, rtol=No
     )
 
 
+def sample_labels(samples: int, count: int) -> list[str]:
+    """Names of the batches `make_inputs` gives: "random 1".., then "zeros", "ones"."""
+    labels = [f"random {index + 1}" for index in range(samples)] + ["zeros", "ones"]
+    return labels[:count]
+
+
 def make_inputs(
     keras_model, *, input_shapes=None, batch_size=2, samples=3, seed=0, extremes=True
 ):
@@ -262,6 +293,18 @@ def render_parity(report: ParityReport) -> list[str]:
         if not output.passed:
             line += f" | would pass with atol>={_round_up(output.min_atol_to_pass)}"
         lines.append(line)
+        if output.ill_conditioned:
+            lines.append(
+                f"  ill-conditioned samples, judged within {FLOOR_FACTOR:g}x their error "
+                f"floor (Keras' own output with the inputs moved by 8 float32 ulps): "
+                + "; ".join(output.ill_conditioned)
+            )
+        elif not output.passed and output.floor is not None:
+            lines.append(
+                f"  error floor of the failing samples {output.floor:.1e} (Keras' own "
+                "output with the inputs moved by 8 float32 ulps): within tolerance, so "
+                "the difference is the export's"
+            )
     shapes = ", ".join(f"{name} {shape}" for name, shape in report.input_shapes.items())
     status = "PASSED" if report.passed else "FAILED"
     dtype = "" if report.compute_dtype == "float32" else f" | computes in {report.compute_dtype}"
@@ -299,48 +342,38 @@ def bisect_parity(keras_model, onnx_path, report: ParityReport, samples: int) ->
     return dataclasses.replace(report, divergence=divergence)
 
 
-class _Stats:
-    """Running maxima of one output's differences."""
+class _OutputStats:
+    """One output over the samples: the raw statistics and each sample's verdict."""
 
     def __init__(self, atol, rtol):
-        self.atol = atol
-        self.rtol = rtol
-        self.max_abs = 0.0
-        self.max_rel = 0.0
-        self.min_atol = 0.0
-        self.passed = True
+        self.comparison = Comparison(atol, rtol)
+        self.failed = False
+        self.floor = None
+        self.ill_conditioned: list[str] = []
         self.error = None
 
-    def add(self, expected, got):
-        if self.error:
-            return
-        got = np.asarray(got)
-        if expected.shape != got.shape:
-            self.error = f"shape {got.shape} != Keras shape {expected.shape}"
-            return
-        expected = expected.astype(np.float64)
-        got = got.astype(np.float64)
-        if expected.size == 0:
-            return
-        # Equal values (infinities too) and NaN against NaN agree; any other
-        # NaN or infinity is an infinite difference.
-        same = (got == expected) | (np.isnan(expected) & np.isnan(got))
-        with np.errstate(invalid="ignore"):
-            diff = np.where(same, 0.0, np.abs(got - expected))
-        diff = np.where(np.isnan(diff), np.inf, diff)
-        scale = np.where(np.isfinite(expected), np.abs(expected), 0.0)
-        nonzero = scale > 0
-        self.max_abs = max(self.max_abs, float(diff.max()))
-        if nonzero.any():
-            self.max_rel = max(self.max_rel, float((diff[nonzero] / scale[nonzero]).max()))
-        # Largest excess over the relative part: the atol needed to pass.
-        self.min_atol = max(self.min_atol, float((diff - self.rtol * scale).max()))
-        self.passed = self.passed and bool(np.all(diff <= self.atol + self.rtol * scale))
+    def compare(self, expected, got) -> Difference:
+        return self.comparison.add(expected, got)
+
+    def judge(self, label, error: Difference, floor: Difference | None, scale: float):
+        if error.shape_error is not None:
+            self.error = error.shape_error.replace("expected shape", "Keras shape")
+        judgement = judge(error, floor, scale)
+        self.failed = self.failed or not judgement.passed
+        if judgement.floor is not None:
+            self.floor = max(self.floor or 0.0, judgement.floor)
+        if judgement.ill_conditioned:
+            self.ill_conditioned.append(f"{label} (error {judgement.error:.1e}, floor "
+                                        f"{judgement.floor:.1e})")
 
     def result(self, name):
         if self.error:
             return OutputParity(name, math.inf, math.inf, math.inf, False, self.error)
-        return OutputParity(name, self.max_abs, self.max_rel, self.min_atol, self.passed)
+        total = self.comparison.result()
+        return OutputParity(
+            name, total.max_abs, total.max_rel, total.min_atol, not self.failed,
+            floor=self.floor, ill_conditioned=tuple(self.ill_conditioned),
+        )
 
 
 def _first_line(error) -> str:

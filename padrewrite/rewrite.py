@@ -69,10 +69,12 @@ from padrewrite.rules import (
 )
 from padrewrite.rules.geometry import as_tuple, spatial_sizes
 from padrewrite.rules.unreached import (
+    PADDED,
     RECURRENT_CONVOLUTIONS,
     config_of,
     hidden_reason,
     kind_of,
+    padding_of,
     pads_implicitly,
     unreached_reason,
 )
@@ -193,6 +195,8 @@ def rewrite_model(
             new_model = rewriter.rebuild(model, prefix="")
     for old, new in rewriter.weight_pairs:
         new.set_weights(old.get_weights())
+    if rewriter.unsaveable and new_model is not model:
+        _refuse_saving(new_model, rewriter.unsaveable)
     report = RewriteReport(
         model_name=model.name,
         mode=str(choice),
@@ -274,6 +278,8 @@ class _Rewriter:
         self.held_depth = 0
         self.records: list[LayerRecord] = []
         self.notes: list[ModelNote] = []
+        #: (layer, cause): layers kept as they were whose get_config() fails.
+        self.unsaveable: list[tuple[object, str]] = []
 
     @property
     def weight_pairs(self):
@@ -364,7 +370,7 @@ class _Rewriter:
         self._report_hidden_convolutions(layer, prefix, reached=covered)
         if not found:
             return None
-        copy, cause = self._unbuilt_copy(layer, owner_path, found)
+        copy, cause, completed_note = self._unbuilt_copy(layer, owner_path, found)
         plans, graphs = [], []
         for reached in found:
             path = f"{owner_path}/{reached.path}" if owner_path else reached.path
@@ -419,6 +425,8 @@ class _Rewriter:
             new_layer = copy  # a Keras wrapper serializes its inner layer itself
         else:
             new_layer = RewrittenLayer(copy, replacements, name=layer.name)
+        if completed_note is not None:
+            self.notes.append(completed_note)
         self.copies[id(layer)] = new_layer
         self.copied[id(layer)] = (layer, new_layer)
         return new_layer
@@ -447,30 +455,39 @@ class _Rewriter:
         return self.constant_value if decision.mode is None else decision.constant_value
 
     def _unbuilt_copy(self, layer, owner_path, found):
-        """`(copy, None)`: `layer` rebuilt unbuilt from its config; else `(None, reason)`.
+        """`(copy, None, note)`: `layer` rebuilt unbuilt from its config (completed, with
+        the `config-completed` note, when it lacks constructor arguments); else
+        `(None, reason, None)`.
 
         A subclassed model (`owner_path` empty) that cannot be rebuilt but
         holds layers to rewrite is refused.
         """
-        try:
-            with internals.unsafe_deserialization():
-                return type(layer).from_config(layer.get_config()), None
-        except Exception as error:  # the holder's own config or constructor failing
-            cause = load_error_cause(error)
-            held = [r.layer for r in found]
-            held += [inner for r in found if is_graph(r.layer)
-                     for inner in internals.flatten_layers(r.layer)]
-            if not owner_path and any(pads_implicitly(h) for h in held):
-                raise RewriteError(
-                    f"Subclassed model '{layer.name}' ({type(layer).__name__}) holds "
-                    f"convolutions to rewrite but cannot be rebuilt from its config ({cause}); "
-                    "give it a complete get_config() (an __init__ taking **kwargs)."
-                ) from error
-            return None, (
-                f"held by '{owner_path}' ({type(layer).__name__}), which cannot be rebuilt "
-                f"from its config ({cause}); left as it is: give it a complete get_config() "
-                "to rewrite it"
-            )
+        own = config_of(layer)
+        error = own.error
+        if not own.failed:
+            try:
+                with internals.unsafe_deserialization():
+                    return type(layer).from_config(dict(own)), None, None
+            except Exception as failure:  # the holder's constructor refusing its own config
+                error = failure
+        cause = _rebuild_cause(own, error)
+        completed = self._completed_copy(layer, own, cause)
+        if completed is not None:
+            return completed[0], None, completed[1]
+        held = [r.layer for r in found]
+        held += [inner for r in found if is_graph(r.layer)
+                 for inner in internals.flatten_layers(r.layer)]
+        if not owner_path and any(pads_implicitly(h) for h in held):
+            raise RewriteError(
+                f"Subclassed model '{layer.name}' ({type(layer).__name__}) holds "
+                f"convolutions to rewrite but cannot be rebuilt from its config ({cause}); "
+                "give it a complete get_config() (an __init__ taking **kwargs)."
+            ) from error
+        return None, (
+            f"held by '{owner_path}' ({type(layer).__name__}), which cannot be rebuilt "
+            f"from its config ({cause}); left as it is: give it a complete get_config() "
+            "to rewrite it"
+        ), None
 
     def _skip_held(self, held, path, reason):
         """Report `held` (a convolution, or each layer of a graph model) at `path` as skipped."""
@@ -517,8 +534,9 @@ class _Rewriter:
         inputs = keras.tree.map_structure(_fresh_input, model.input)
 
         def call(layer, *args, **kwargs):
-            # Python constants among the arguments (`1.0 - x` records the 1.0) pass as they are.
-            first = next(iter(_tensors(args)), None)
+            # Python constants among the arguments (`1.0 - x` records the 1.0) pass as they
+            # are. A layer's input may be given by keyword (`conv(inputs=x)`).
+            first = next(iter(_tensors(args) or _tensors(list(kwargs.values()))), None)
             site_consumers = consumers.get(id(layer), {}).get(
                 self.call_counts.get(id(layer), 0), ()
             )
@@ -550,10 +568,15 @@ class _Rewriter:
         tensors = len(_tensors((args, kwargs)))
         pad, new_layer = self._replacements(layer, prefix, shape, site_consumers, tensors)
         if pad is not None:
-            padded = pad(args[0])
+            if args:
+                padded = pad(args[0])
+                args = (padded, *args[1:])
+            else:  # the input given by keyword
+                (key,) = [k for k, v in kwargs.items() if v is first_input]
+                padded = pad(first_input)
+                kwargs = {**kwargs, key: padded}
             if new_layer is None:
                 return padded
-            args = (padded, *args[1:])
         return new_layer(*args, **kwargs)
 
     def _replacements(self, layer, prefix, input_shape, site_consumers, input_count=1):
@@ -621,38 +644,59 @@ class _Rewriter:
             if (id(layer) in self.rewritten_copies) != rewritten:
                 raise _mixed_shared_layer(layer)
             return self.copies[id(layer)]
+        own = None
+        if not rewritten:
+            own = config_of(layer)
+            if own.failed:
+                return self._uncopied(layer, own, None)
+            config = dict(own)
         try:
             # The layer is already in memory: rebuilding it (a Lambda's function
             # included) runs no code that was not loaded already.
             with internals.unsafe_deserialization():
-                new_layer = type(source).from_config(config or layer.get_config())
+                new_layer = type(source).from_config(config)
             if isinstance(new_layer, keras.layers.Lambda) and source is layer:
                 # Its function, rebuilt from bytecode, would lose the globals it uses.
                 new_layer.function = layer.function
         except Exception as error:
-            new_layer = None if rewritten else self._completed_copy(layer, error)
-            if new_layer is not None:
-                self.copies[id(layer)] = new_layer
-                self.copied[id(layer)] = (layer, new_layer)
-                return new_layer
             if rewritten:
                 raise RewriteError(
                     f"Layer '{layer.name}' ({type(layer).__name__}) cannot be rebuilt "
                     f"from its config ({type(error).__name__}: {error}); give it a "
                     "complete get_config() or exclude it."
                 ) from error
-            # Not rewritten: keep the very instance (and its weights) working.
-            self.copies[id(layer)] = layer
-            self.notes.append(_shared_layer_note(layer, error))
-            return layer
+            return self._uncopied(layer, own, error)
         self.copies[id(layer)] = new_layer
         if rewritten:
             self.rewritten_copies.add(id(layer))
         self.copied[id(layer)] = (source, new_layer)
         return new_layer
 
-    def _completed_copy(self, layer, error):
-        """A copy of `layer` whose config lacked required constructor arguments, or None.
+    def _uncopied(self, layer, own, error):
+        """What stands in for a layer not rewritten whose own config cannot rebuild it.
+
+        `own` is its `config_of`; `error`, when its get_config() worked, what
+        rebuilding from that config raised. A copy from the completed config
+        (`_completed_copy`) if there is one; else the very instance, so that it
+        keeps working, with a note. Without a config the layer cannot be
+        saved: the rewritten model then refuses to be saved, naming it.
+        """
+        cause = _rebuild_cause(own, error)
+        completed = self._completed_copy(layer, own, cause)
+        if completed is not None:
+            new_layer, note = completed
+            self.notes.append(note)
+            self.copies[id(layer)] = new_layer
+            self.copied[id(layer)] = (layer, new_layer)
+            return new_layer
+        self.copies[id(layer)] = layer
+        self.notes.append(_shared_layer_note(layer, cause, saveable=not own.failed))
+        if own.failed:
+            self.unsaveable.append((layer, own.cause))
+        return layer
+
+    def _completed_copy(self, layer, own, cause):
+        """`(copy, note)`: `layer` rebuilt from a completed config; None if there is none.
 
         Some third-party layers keep an argument as a same-named attribute but
         leave it out of `get_config` (keras-hub's
@@ -660,42 +704,45 @@ class _Rewriter:
         loads through its own class, but a Functional holding the layer would
         not load back. The missing arguments are read from the attributes
         (plain values only) and the copy's `get_config` includes them.
+
+        Others have no config at all, their get_config() fails: a class that
+        does not override it, made with a constructor argument Keras cannot
+        record (keras-hub Whisper's `Padder`, once its backbone is loaded
+        and passes it a `DTypePolicy`). Their config is then the one
+        `keras.layers.Layer` gives itself (name, trainable, dtype policy) plus
+        every argument of the class' own constructor, read from the
+        attributes; a class without a constructor of its own needs none.
         """
-        config = layer.get_config()
-        try:
-            parameters = inspect.signature(type(layer).__init__).parameters.values()
-        except (TypeError, ValueError):
+        completed = _completed_config(layer, own)
+        if completed is None:
             return None
-        missing = {
-            p.name: getattr(layer, p.name, _MISSING)
-            for p in parameters
-            if p.default is p.empty and p.name != "self" and p.name not in config
-            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-        }
-        if not missing or not all(_plain(value) for value in missing.values()):
-            return None
-        completed = {**config, **missing}
+        config, read = completed
         try:
             with internals.unsafe_deserialization():
-                new_layer = type(layer).from_config(completed)
-        except Exception:
+                new_layer = type(layer).from_config(config)
+        except Exception:  # the completion does not fit its constructor: none to offer
             return None
-        own_get_config = new_layer.get_config
-        new_layer.get_config = lambda: {**own_get_config(), **missing}
-        self.notes.append(
-            ModelNote(
-                path=layer.name,
-                class_name=type(layer).__name__,
-                change=CONFIG_COMPLETED,
-                reason=(
-                    f"cannot be rebuilt from its own config ({load_error_cause(error)}); "
-                    "its config is completed "
-                    "with " + ", ".join(f"{k}={v!r}" for k, v in missing.items())
-                    + " read from the layer's attributes, so the written file loads"
-                ),
-            )
+        if own.failed:
+            new_layer.get_config = lambda: {
+                **config, "name": new_layer.name, "trainable": new_layer.trainable,
+            }
+            what = "keras.layers.Layer's own config (name, trainable, dtype)"
+            if read:
+                what += " and " + ", ".join(f"{k}={v!r}" for k, v in read.items())
+        else:
+            own_get_config = new_layer.get_config
+            new_layer.get_config = lambda: {**own_get_config(), **read}
+            what = ", ".join(f"{k}={v!r}" for k, v in read.items())
+        note = ModelNote(
+            path=layer.name,
+            class_name=type(layer).__name__,
+            change=CONFIG_COMPLETED,
+            reason=(
+                f"cannot be rebuilt from its own config ({cause}); its config is completed "
+                f"with {what} read from the layer's attributes, so the written file loads"
+            ),
         )
-        return new_layer
+        return new_layer, note
 
     def _report_hidden_convolutions(self, layer, prefix, reached=frozenset()):
         """Report layers held by a wrapper or a custom layer that pad 'same'/'causal'
@@ -729,6 +776,31 @@ class _Rewriter:
                 )
             return None, None
         config = config_of(layer)
+        if config.failed and any(r.calls_layer for r in candidates):
+            # A rule that probes what the layer computes needs no config of it.
+            candidates = [r for r in candidates if r.calls_layer]
+        elif config.failed:
+            # No config to rebuild the layer from: its padding is read from the attribute.
+            padding = padding_of(layer)
+            if padding in PADDED:
+                action, reason = SKIPPED, (
+                    f"padding={padding!r}, but its get_config() fails ({config.cause}): no "
+                    "copy of it with padding='valid' can be built; left as it is"
+                )
+            elif not all(r.opt_in for r in candidates):
+                action, reason = UNCHANGED, (
+                    f"padding={padding!r} (its attribute: its get_config() fails: {config.cause})"
+                )
+            else:
+                return None, None
+            self.records.append(
+                LayerRecord(
+                    path=path, name=layer.name, class_name=type(layer).__name__,
+                    kind=candidates[0].kind, action=action, rule=None, reason=reason,
+                    call_index=call_index,
+                )
+            )
+            return None, None
         applying = [r for r in candidates if r.applies(config)]
 
         def record(
@@ -998,20 +1070,22 @@ def _class_change(model, new_model, path) -> ModelNote:
             if callable(value) and not name.startswith("__")
         }
     )
-    try:
-        arguments = sorted(
-            set(model.get_config()) - {"name", "trainable", "layers", "input_layers",
-                                        "output_layers", "dtype", "build_input_shape"}
-        )
-    except Exception:  # a subclass whose get_config needs arguments it never stored
-        arguments = []
+    config = config_of(model)
+    arguments = sorted(
+        set(config) - {"name", "trainable", "layers", "input_layers", "output_layers",
+                       "dtype", "build_input_shape"}
+    )
     cls = type(model)
     return ModelNote(
         path=path,
         class_name=f"{cls.__module__}.{cls.__qualname__}",
         change=CLASS_CHANGED,
         new_class_name="Sequential" if base is keras.Sequential else "Functional",
-        lost=tuple([f"{name}()" for name in methods] + [f"config '{a}'" for a in arguments]),
+        lost=tuple(
+            [f"{name}()" for name in methods]
+            + [f"config '{a}'" for a in arguments]
+            + ([f"its config (its get_config() fails: {config.cause})"] if config.failed else [])
+        ),
         reason=(
             "its class would rebuild the original layers from its constructor "
             "arguments when loaded, undoing the rewrite; the graph, weights and "
@@ -1020,17 +1094,85 @@ def _class_change(model, new_model, path) -> ModelNote:
     )
 
 
-def _shared_layer_note(layer, error) -> ModelNote:
-    return ModelNote(
-        path=layer.name,
-        class_name=type(layer).__name__,
-        change=LAYER_SHARED,
-        reason=(
-            f"is not rewritten and cannot be rebuilt from its own config "
-            f"({load_error_cause(error)}); the same instance is used, sharing its weights "
-            "with the input model"
-        ),
+def _shared_layer_note(layer, cause, saveable=True) -> ModelNote:
+    reason = (
+        f"is not rewritten and cannot be rebuilt from its own config ({cause}); the same "
+        "instance is used, sharing its weights with the input model"
     )
+    if not saveable:
+        reason += "; without a config Keras cannot save it, so the rewritten model cannot be saved"
+    return ModelNote(path=layer.name, class_name=type(layer).__name__, change=LAYER_SHARED,
+                     reason=reason)
+
+
+def _rebuild_cause(own, error) -> str:
+    """Why a layer cannot be rebuilt from its config, on one line: its get_config()
+    failing (`own`, its `config_of`), or `error`, what rebuilding from it raised."""
+    if own.failed:
+        return f"its get_config() fails: {own.cause}"
+    return load_error_cause(error)
+
+
+def _completed_config(layer, own):
+    """`(config, read)`: `layer`'s config completed with the constructor arguments `read`
+    from its same-named attributes; None when some cannot be read (no such attribute,
+    or not a plain value) or the class takes no arguments it could be given.
+
+    `own` is its `config_of`. When that holds a config, only the required arguments it
+    lacks are read; when get_config() failed, the config is `keras.layers.Layer`'s own
+    and every argument of the class' own constructor is read.
+    """
+    try:
+        parameters = list(inspect.signature(type(layer).__init__).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    named = [
+        p for p in parameters[1:] if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+    if own.failed:
+        if not isinstance(layer, keras.layers.Layer) or isinstance(layer, keras.Model):
+            return None
+        config = internals.base_layer_config(layer)
+        takes_kwargs = any(p.kind == p.VAR_KEYWORD for p in parameters)
+        if not takes_kwargs and not set(config) <= {p.name for p in named}:
+            return None
+        layer_arguments = set(inspect.signature(keras.layers.Layer.__init__).parameters)
+        wanted = [p.name for p in named if p.name not in layer_arguments]
+    else:
+        config = dict(own)
+        wanted = [p.name for p in named if p.default is p.empty and p.name not in own]
+        if not wanted:
+            return None
+    read = {name: getattr(layer, name, _MISSING) for name in wanted}
+    if not all(_plain(value) for value in read.values()):
+        return None
+    return {**config, **read}, read
+
+
+def _refuse_saving(model, unsaveable):
+    """Make saving `model` fail with one line naming the layers that have no config.
+
+    Saving serializes the model's config first (`model.get_config()`), which
+    would stop at the first such layer with Keras' error and its example code.
+    The model itself works: it can be run, trained and exported.
+    """
+    named = ", ".join(f"'{layer.name}' ({type(layer).__name__})" for layer, _ in unsaveable)
+    several = len(unsaveable) > 1
+    (first, cause), *_ = unsaveable
+    message = (
+        f"The rewritten model cannot be saved: layer{'s' if several else ''} {named} "
+        f"{'have' if several else 'has'} no config, since "
+        f"{'their' if several else 'its'} get_config() fails ({cause}"
+        f"{' for the first' if several else ''}), and a rewritten model is saved as a "
+        "plain Functional model holding every layer's config. Give the class a "
+        "get_config() returning its constructor arguments (with a **kwargs constructor), "
+        f"then rewrite again. Received: layer='{first.name}'"
+    )
+
+    def get_config():
+        raise InputError(message)
+
+    model.get_config = get_config
 
 
 def _mixed_shared_layer(layer) -> RewriteError:

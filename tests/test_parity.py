@@ -134,7 +134,8 @@ def test_report_to_dict_is_json():
     assert data["passed"] is True and data["samples"] == 2
     assert [o["name"] for o in data["outputs"]] == ["logits", "features"]
     assert set(data["outputs"][0]) == {
-        "name", "max_abs", "max_rel", "min_atol_to_pass", "passed", "error"
+        "name", "max_abs", "max_rel", "min_atol_to_pass", "passed", "error",
+        "floor", "ill_conditioned"
     }
 
 
@@ -203,19 +204,19 @@ def test_rewritten_mobilenet_v2_parity(mode, opset, hoist, tmp_path):
 
 
 def test_differences_follow_numpy_allclose_with_keras_as_reference():
-    from padrewrite.parity import _Stats
+    from padrewrite.compare import Comparison
 
     expected = np.array([1.0, 100.0, 0.0, np.inf, np.nan])
     got = np.array([1.0005, 100.25, 5e-5, np.inf, np.nan])
-    stats = _Stats(atol=1e-4, rtol=1e-3)
+    stats = Comparison(atol=1e-4, rtol=1e-3)
     stats.add(expected, got)
-    result = stats.result("y")
+    result = stats.result()
     assert result.passed is bool(np.allclose(got, expected, 1e-3, 1e-4, equal_nan=True)) is False
     assert result.max_abs == pytest.approx(0.25)
     assert result.max_rel == pytest.approx(0.0025)
-    assert result.min_atol_to_pass == pytest.approx(0.25 - 0.1)
-    passing = _Stats(atol=result.min_atol_to_pass + 1e-12, rtol=1e-3)
+    assert result.min_atol == pytest.approx(0.25 - 0.1)
+    passing = Comparison(atol=result.min_atol + 1e-12, rtol=1e-3)
     passing.add(expected, got)
-    assert passing.result("y").passed
+    assert passing.result().passed
     stats.add(np.array([1.0]), np.array([np.nan]))
-    assert stats.result("y").max_abs == np.inf
+    assert stats.result().max_abs == np.inf

@@ -15,7 +15,8 @@ inputs and one or more outputs (a list or a dict), built from
   a convolution shared between two calls (on the same size, or on a pooled smaller
   tensor whose result is an extra output), a sub-model (Functional or Sequential,
   nested up to two deep, sometimes itself called twice) inside the outer model;
-- with `with_ops=True`, keras.ops operations on symbolic tensors (`a + b`, `ops.relu`);
+- with `with_ops=True`, keras.ops operations on symbolic tensors (`a + b`, `ops.relu`),
+  some with a Python constant among their arguments (`1.0 - t`, `t * 2`);
 - an activation named like the pad layer a convolution would get (`<conv>_pad`);
 - unknown spatial sizes (`None`) in a quarter of the models (and sometimes only
   inside a sub-model), which are then run at two sizes, odd and even on every axis.
@@ -584,7 +585,17 @@ class _Builder:
         kind = self.draw(st.sampled_from(["relu", "tanh", "sigmoid"]))
         if name is None and self.with_ops and not graph.sequential and self.draw(st.booleans()):
             tensor = getattr(keras.ops, kind)(x.tensor)  # a keras.ops operation
-            self.log(graph, f"keras.ops.{kind} -> {tensor.shape}")
+            # Some are followed by an operation taking a Python constant, which the graph
+            # records among its arguments: on the left (`1.0 - t`: Subtract(1.0, t)), on
+            # the right, or after a tensor of another dtype (`where(t > 0.5, t, 0.25)`).
+            constant = self.draw(st.sampled_from([None, "1.0 - t", "t * 2", "where"]))
+            if constant == "1.0 - t":
+                tensor = 1.0 - tensor
+            elif constant == "t * 2":
+                tensor = tensor * 2
+            elif constant == "where":
+                tensor = keras.ops.where(tensor > 0.5, tensor, 0.25)
+            self.log(graph, f"keras.ops.{kind}, then {constant} -> {tensor.shape}")
             return _Value(Node([x.node], identity_transfer), tensor.shape, tensor)
         if name is None:
             name = self.name("act")

@@ -445,16 +445,14 @@ def test_cli_subclassed_file_without_its_class_says_to_import(tmp_path):
 def test_hub_vae_circular_onnx_verify(tmp_path):
     import corpus
 
-    # Fixed weights. On the all-ones parity sample a circular pad keeps every map constant,
-    # so GroupNormalization divides float noise by sqrt(epsilon): over random weights the
-    # ONNX difference there ranges 1.9e-4 to 1.6e-3 (random inputs: 1e-5), and the test
-    # passed or failed with the draw.
-    keras.utils.set_random_seed(0)
+    # Random weights, default tolerances. On the all-ones parity sample a circular pad keeps
+    # every map constant, so GroupNormalization divides float noise by sqrt(epsilon): the
+    # ONNX difference there is 1.9e-4 to 1.6e-3 (random inputs: 1e-5); the check judges
+    # that sample against its error floor (padrewrite.conditioning).
     source = tmp_path / "vae.keras"
     corpus.build_hub_vae().save(source)
-    # atol as in the corpus sweep: the unrewritten VAE's own export differs by 2.4e-4.
     result = run(source, "--mode", "circular", "-o", tmp_path / "c.keras",
-                 "--onnx", tmp_path / "c.onnx", "--verify", "--atol", "5e-4", "--json")
+                 "--onnx", tmp_path / "c.onnx", "--verify", "--json")
     assert result.exit_code == 0, result.output[-3000:]
     document = json.loads(result.output)
     assert document["status"] == "passed"

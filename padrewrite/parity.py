@@ -325,15 +325,18 @@ def render_parity(report: ParityReport) -> list[str]:
 
 def bisect_parity(keras_model, onnx_path, report: ParityReport, samples: int) -> ParityReport:
     """`report` with its `divergence`: the layers of `keras_model` compared with the
-    ONNX file's tensors on the same inputs and tolerances (`padrewrite.bisect`).
+    ONNX file's tensors on the same random inputs and tolerances (`padrewrite.bisect`;
+    all-zeros and all-ones only when there are no random samples).
     Unchanged when an output could not be compared at all (`OutputParity.error`:
     the file does not run on the engine, or an output's shape differs)."""
     from padrewrite.bisect import locate_divergence
 
     if any(output.error for output in report.outputs):
         return report  # the file did not run (or its shapes differ): no layer to compare
+    # The random samples only (when there are): constant inputs are ill-conditioned
+    # through normalizations, and would name the first one whatever diverged.
     io, _, batches = make_inputs(
-        keras_model, input_shapes=report.input_shapes, samples=samples,
+        keras_model, input_shapes=report.input_shapes, samples=samples, extremes=samples == 0,
     )
     divergence = locate_divergence(
         keras_model, onnx_path, atol=report.atol, rtol=report.rtol, batches=batches, io=io,

@@ -69,6 +69,9 @@ def cases_for_report(report) -> tuple[Case, ...]:
                 f"expected shape={output.expected_shape} dtype={output.dtype} "
                 f"expected dtype={output.expected_dtype}"
             )
+            if output.ill_conditioned:
+                numbers += ("; ill-conditioned samples judged against their floor: "
+                            + "; ".join(output.ill_conditioned))
             cases.append(Case(
                 f"keras/{output.name}", stages.get("verify", 0.0) / len(outputs),
                 failure=None if output.passed else
@@ -92,6 +95,11 @@ def cases_for_parity(parity, seconds: float = 0.0) -> tuple[Case, ...]:
         )
         if output.error:
             numbers = f"{output.error}; {numbers}"
+        if output.floor is not None:
+            numbers += f"; error floor {output.floor:.3e}"
+        if output.ill_conditioned:
+            numbers += ("; ill-conditioned samples judged against their floor: "
+                        + "; ".join(output.ill_conditioned))
         if first is not None:
             numbers += (
                 f"; first diverging layer '{first.layer}' ({first.class_name}) "

@@ -8,13 +8,17 @@ reproduce the original model's outputs.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from padrewrite.compare import compare, output_scale
-from padrewrite.conditioning import Judgement, judge, rounding_floor
+from padrewrite.conditioning import (
+    Judgement,
+    ill_conditioning_threshold,
+    judge,
+    rounding_floor,
+)
 
 #: Outputs that must agree do so within this error, relative to the output's
 #: largest magnitude (at least 1). Usually the difference is exactly 0; oneDNN
@@ -131,12 +135,15 @@ def check_saved_model(
     (`padrewrite.parity.make_inputs`; unknown sizes as there), and keep
     the name, symbolic shape and dtype of `original`'s output. With `exact`
     (constant mode, value 0) it must also match `original` numerically, on
-    all-zeros and all-ones inputs too.
+    all-zeros and all-ones inputs too. A model that cannot run on the inputs
+    raises `InputError` (a size filled in by default, or the original fails
+    on the sizes given) or, when the original runs on sizes all given,
+    `InternalError` (`padrewrite.parity.run_on_inputs`).
     """
     from padrewrite.errors import InputError
     from padrewrite.model_io import describe_io
     from padrewrite.cpu import require_runnable
-    from padrewrite.parity import make_inputs
+    from padrewrite.parity import make_inputs, run_on_inputs
 
     require_runnable(rewritten, reloaded, *([original] if exact else []))
     try:
@@ -153,19 +160,21 @@ def check_saved_model(
         extremes=exact,
     )
     models = [rewritten, reloaded] + ([original] if exact else [])
-    runs = _run_all(models, io, batches)
+
+    def run(model, batch):
+        # A model that cannot run on these inputs: the input's or a bug (`run_on_inputs`).
+        return run_on_inputs(model, io, batch, input_shapes=input_shapes, batch_size=1,
+                         original=original)
+    runs = _run_all(models, batches, run)
     measured = {}
 
-    def floors(output_index, tolerance):
+    def floors(output_index):
         """Per sample: how far the original moves under input rounding (its floor)."""
         def floor(sample):
             if sample not in measured:
                 reference = [run[sample] for run in runs[2]]
-                measured[sample] = rounding_floor(
-                    original, io, batches[sample], reference, atol=0.0, rtol=0.0
-                )
-            change = measured[sample][output_index]
-            return dataclasses.replace(change, passed=change.max_abs <= tolerance)
+                measured[sample] = rounding_floor(original, io, batches[sample], reference)
+            return measured[sample][output_index]
         return floor
     checks = []
     count = max(len(expected_io.output_names), len(got_io.output_names))
@@ -176,14 +185,14 @@ def check_saved_model(
         have = runs[1][index]
         tolerance = EXACT_TOLERANCE * max(1.0, output_scale(have))
         vs_rewritten, _ = _judged(runs[0][index], have, tolerance)
-        vs_original, ill = _judged(runs[2][index], have, tolerance, floors(index, tolerance)) if (
+        vs_original, ill = _judged(runs[2][index], have, tolerance, floors(index)) if (
             exact) else (None, ())
         shape, dtype = got_io.output_shapes[index], got_io.output_dtypes[index]
         expected_shape, declared_shape = expected_io.output_shapes[index], None
         if shape != expected_shape:
             # Is the original's own declaration wrong? What it returns decides.
             if len(runs) < 3:
-                runs.append(_run_all([original], io, batches[:1])[0])
+                runs.append(_run_all([original], batches[:1], run)[0])
             expected_shape, declared_shape = _returned_shape(
                 expected_shape, runs[2][index][0].shape
             )
@@ -247,19 +256,17 @@ def _missing_output(index, expected_io, got_io) -> OutputCheck:
     )
 
 
-def _run_all(models, io, batches):
-    """`runs[model][output]`: the list of arrays that output gave over the batches."""
-    import keras
-
+def _run_all(models, batches, run):
+    """`runs[model][output]`: the list of arrays that output gave over the batches
+    (`run(model, batch)`: the flat outputs)."""
     runs = []
     for model in models:
         per_output: list[list] = []
         for batch in batches:
-            outputs = keras.tree.flatten(model(io.pack_inputs(batch), training=False))
-            for index, tensor in enumerate(outputs):
+            for index, array in enumerate(run(model, batch)):
                 if index == len(per_output):
                     per_output.append([])
-                per_output[index].append(np.asarray(keras.ops.convert_to_numpy(tensor)))
+                per_output[index].append(array)
         runs.append(per_output)
     return runs
 
@@ -273,7 +280,7 @@ def _judged(want: list, have: list, tolerance: float, floor=None):
     for sample, (a, b) in enumerate(zip(want, have, strict=True)):
         error = compare(a, b, tolerance)
         verdict = judge(error, floor(sample) if floor is not None and not error.passed else None,
-                        output_scale([a]))
+                        ill_conditioning_threshold(tolerance))
         if verdict.ill_conditioned:
             ill.append(f"sample {sample + 1} (error {verdict.error:.1e}, floor "
                        f"{verdict.floor:.1e})")

@@ -19,12 +19,18 @@ from __future__ import annotations
 import dataclasses
 import decimal
 import math
+import re
 
 import numpy as np
 
-from padrewrite.compare import Comparison, Difference, output_scale
-from padrewrite.conditioning import FLOOR_FACTOR, judge, rounding_floor
-from padrewrite.errors import InputError
+from padrewrite.compare import Comparison, Difference
+from padrewrite.conditioning import (
+    FLOOR_FACTOR,
+    ill_conditioning_threshold,
+    judge,
+    rounding_floor,
+)
+from padrewrite.errors import InputError, InternalError, bug_message, one_line
 from padrewrite.model_io import describe_io
 
 __all__ = [
@@ -35,6 +41,7 @@ __all__ = [
     "check_parity",
     "make_inputs",
     "render_parity",
+    "run_on_inputs",
     "unloadable_report",
 ]
 
@@ -158,6 +165,7 @@ def check_parity(
     input_shapes: dict | None = None,
     seed: int = 0,
     runtime: str = "onnxruntime",
+    original=None,
 ) -> ParityReport:
     """Run `keras_model` and the ONNX file on the same inputs and compare.
 
@@ -174,12 +182,17 @@ def check_parity(
         seed: seed of the random inputs.
         runtime: the engine running the ONNX file on the CPU, "onnxruntime"
             or "openvino" (`padrewrite.engines`).
+        original: the model `keras_model` was rewritten from, if it was: a
+            `keras_model` that cannot run on inputs the original runs on (all
+            sizes given) is then padrewrite's bug, not the input's (`run_on_inputs`).
 
     Returns:
         A `ParityReport` (true when passed).
-    """
-    import keras
 
+    Raises:
+        InputError: the model cannot run on the inputs (`run_on_inputs`: a size
+            filled in by default, or the user's model fails on the sizes given).
+    """
     from padrewrite.cpu import require_runnable
     from padrewrite.engines import open_engine
 
@@ -200,10 +213,8 @@ def check_parity(
     stats = {name: _OutputStats(atol, rtol) for name in io.output_names}
     labels = sample_labels(samples, len(batches))
     for label, batch in zip(labels, batches):
-        reference = [
-            np.asarray(keras.ops.convert_to_numpy(tensor))
-            for tensor in keras.tree.flatten(keras_model(io.pack_inputs(batch), training=False))
-        ]
+        reference = run_on_inputs(keras_model, io, batch, input_shapes=input_shapes,
+                              batch_size=batch_size, original=original)
         feeds = dict(zip(io.input_names, batch))
         try:
             actual = session.run(list(io.output_names), feeds)
@@ -219,9 +230,9 @@ def check_parity(
         floors = [None] * len(errors)
         if not all(error.passed for error in errors):
             # Only a failing sample pays for its floor (`padrewrite.conditioning`).
-            floors = rounding_floor(keras_model, io, batch, reference, atol=atol, rtol=rtol)
-        for name, error, floor, want in zip(io.output_names, errors, floors, reference):
-            stats[name].judge(label, error, floor, output_scale([want]))
+            floors = rounding_floor(keras_model, io, batch, reference)
+        for name, error, floor in zip(io.output_names, errors, floors):
+            stats[name].judge(label, error, floor, ill_conditioning_threshold(atol))
     return ParityReport(
         onnx_path=str(onnx_path),
         atol=atol,
@@ -277,6 +288,110 @@ def make_inputs(
     return io, shapes, list(_sample_inputs(io, shapes, samples, seed, extremes))
 
 
+def run_on_inputs(model, io, batch, *, input_shapes=None, batch_size=2, original=None):
+    """`model`'s outputs on the flat input `batch` (from `make_inputs` with the same
+    `input_shapes` and `batch_size`), as numpy arrays, flat.
+
+    Every check runs its models through this, so that a model that cannot run on
+    the generated inputs is classified in one place. `original` is the model
+    `model` was rewritten from (None, or `model` itself: `model` is the user's):
+
+    - some input size was filled in by default (not in `input_shapes`, unknown
+      in the model): `InputError` naming the inputs, the default sizes, Keras'
+      cause and the remedy (`--input-shape NAME=...`);
+    - every size was given or static: if the user's model (the original) fails
+      on them, `InputError` with Keras' cause; if the original runs and `model`
+      fails, padrewrite's bug (`InternalError`).
+    """
+    packed = io.pack_inputs(batch)
+    try:
+        return _outputs(model, packed)
+    except Exception as error:
+        failure = error
+    original_runs = False
+    if original is not None and original is not model:
+        try:
+            _outputs(original, packed)
+        except Exception as error:
+            failure = error  # the user's model fails on them too: its cause is told
+        else:
+            original_runs = True
+    defaulted = _defaulted_axes(io, input_shapes or {})
+    shapes = {name: tuple(np.shape(array)) for name, array in zip(io.input_names, batch)}
+    cause = keras_cause(failure)
+    if original_runs and not defaulted:
+        raise InternalError(failure, bug_message(
+            failure, f"the rewritten model fails on inputs {shapes} that the original model "
+                     f"runs on: {cause}",
+        )) from failure
+    who = ("The rewritten model cannot run on the check's inputs (the original model runs "
+           "on them)" if original_runs else "The model cannot run on the check's inputs")
+    if defaulted:
+        every_axis = [axis for found in defaulted.values() for axis in found]
+        used = ([f"batch {batch_size}"] if 0 in every_axis else []) + (
+            [f"size {DEFAULT_DYNAMIC_SIZE}"] if any(every_axis) else [])
+        where = (f"the sizes the model leaves unknown took the defaults {' and '.join(used)} ("
+                 + ", ".join(f"input '{name}' {shapes[name]}" for name in defaulted) + ")")
+        remedy = "Give the sizes it accepts: " + " ".join(
+            f"--input-shape {name}={_shape_template(shapes[name], axes)}"
+            for name, axes in defaulted.items()
+        ) + " (`input_shapes` in Python)"
+    else:
+        where = ", ".join(f"input '{name}' {shape}" for name, shape in shapes.items()) + (
+            " (every size given or fixed by the model)")
+        remedy = ("Give shapes it accepts: --input-shape NAME=DIMS "
+                  "(`input_shapes` in Python)")
+    raise InputError(
+        f"{who}: {where}; Keras: {cause}. {remedy}. Received: input_shapes={input_shapes}"
+    ) from failure
+
+
+def keras_cause(error: BaseException) -> str:
+    """Keras' reason for `error`, on one line: the exception's type, the layer call it
+    happened in, and the first line of the message itself (without Keras' "Exception
+    encountered when calling" preamble, TensorFlow's function node and the arguments)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    where = None
+    while lines and lines[0].startswith("Exception encountered when calling "):
+        where = lines.pop(0)[len("Exception encountered when calling "):].rstrip(".")
+    first = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", lines[0]) if lines else ""
+    found = type(error).__name__ + (f" in {where}" if where else "")
+    return one_line(f"{found}: {first}" if first else found, 300)
+
+
+def _outputs(model, packed) -> list:
+    import keras
+
+    return [
+        np.asarray(keras.ops.convert_to_numpy(tensor))
+        for tensor in keras.tree.flatten(model(packed, training=False))
+    ]
+
+
+def _defaulted_axes(io, input_shapes) -> dict[str, list[int]]:
+    """`{input name: axes}`: the sizes `make_inputs` filled in by default (unknown in
+    the model and not given in `input_shapes`), for the inputs that have any."""
+    found = {}
+    for name, model_shape in zip(io.input_names, io.input_shapes):
+        given = input_shapes.get(name)
+        given = (None,) * len(model_shape) if given is None else tuple(given)
+        axes = [axis for axis, (g, m) in enumerate(zip(given, model_shape))
+                if g is None and m is None]
+        if axes:
+            found[name] = axes
+    return found
+
+
+def _shape_template(shape, axes) -> str:
+    """`2,N,4`: `shape` with the defaulted non-batch axes left for the user to fill in
+    (`N`, or `N1`, `N2`, ...); the batch too when it is the only one defaulted."""
+    blanks = [axis for axis in axes if axis != 0] or list(axes)
+    names = {axis: "B" if axis == 0 else "N" if len(blanks) == 1 else f"N{i + 1}"
+             for i, axis in enumerate(blanks)}
+    return ",".join(names.get(axis, str(size)) for axis, size in enumerate(shape))
+
+
 def render_parity(report: ParityReport) -> list[str]:
     """Text lines, one per output then a summary line."""
     tolerances = f"(atol={_short(report.atol)}, rtol={_short(report.rtol)})"
@@ -302,8 +417,8 @@ def render_parity(report: ParityReport) -> list[str]:
         elif not output.passed and output.floor is not None:
             lines.append(
                 f"  error floor of the failing samples {output.floor:.1e} (Keras' own "
-                "output with the inputs moved by 8 float32 ulps): within tolerance, so "
-                "the difference is the export's"
+                "output with the inputs moved by 8 float32 ulps): they are "
+                "well-conditioned, so the difference is the export's"
             )
     shapes = ", ".join(f"{name} {shape}" for name, shape in report.input_shapes.items())
     status = "PASSED" if report.passed else "FAILED"
@@ -358,10 +473,10 @@ class _OutputStats:
     def compare(self, expected, got) -> Difference:
         return self.comparison.add(expected, got)
 
-    def judge(self, label, error: Difference, floor: Difference | None, scale: float):
+    def judge(self, label, error: Difference, floor: float | None, threshold: float):
         if error.shape_error is not None:
             self.error = error.shape_error.replace("expected shape", "Keras shape")
-        judgement = judge(error, floor, scale)
+        judgement = judge(error, floor, threshold)
         self.failed = self.failed or not judgement.passed
         if judgement.floor is not None:
             self.floor = max(self.floor or 0.0, judgement.floor)

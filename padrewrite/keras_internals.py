@@ -15,6 +15,7 @@ __all__ = [
     "KerasInternalsError",
     "backend_nn",
     "base_layer_config",
+    "constructor_arguments",
     "flatten_layers",
     "function_loader_module",
     "graph_calls",
@@ -214,3 +215,24 @@ def base_layer_config(layer) -> dict:
     if not _attribute(layer, "autocast", "Layer"):
         config["autocast"] = False
     return config
+
+
+def constructor_arguments(layer) -> dict | None:
+    """The arguments `layer`'s constructor was called with, as Keras recorded them.
+
+    When a layer is made, Keras binds the constructor's arguments to its
+    signature (defaults filled in, `**kwargs` spread out, `name` left out) and
+    keeps them if every value is a plain one (str, int, float, bool, None, in
+    lists, tuples and dicts) — for the config of a class that does not
+    override `get_config` (keras/src/ops/operation.py, `Operation.__new__`).
+    They are kept for every class, so they rebuild a layer whose own
+    `get_config` leaves an argument out or adds one its constructor refuses.
+    None when Keras kept none (a value was not plain, or positional-only or
+    `*args` arguments were used).
+    """
+    if not isinstance(layer, keras.layers.Layer):
+        raise TypeError(f"Expected a keras.layers.Layer. Received: {type(layer).__name__}")
+    recorded = _attribute(layer, "_auto_config", type(layer).__name__)
+    if recorded is None:
+        return None
+    return dict(_attribute(recorded, "config", "SerializableDict"))

@@ -7,8 +7,9 @@ reading `block.conv.kernel` keeps working. `RewrittenLayer` wraps a custom
 layer (or a subclassed model) whose convolution attributes were replaced: the
 custom layer rebuilds its sub-layers from its own config when loaded, so the
 wrapper re-applies the replacements to the freshly deserialized layer before
-it is built (Keras `Wrapper` conventions: the inner layer serialized in
-`get_config`).
+it is built — or right after, with the build config it records, when the layer
+makes those sub-layers in its own `build()` (Keras `Wrapper` conventions: the
+inner layer serialized in `get_config`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from padrewrite.modes import (
 L = keras.layers
 _register = keras.saving.register_keras_serializable(package="padrewrite")
 
-__all__ = ["PADDED_CLASSES", "RewrittenLayer", "padded_convolution", "swap_attribute"]
+__all__ = [
+    "PADDED_CLASSES", "RewrittenLayer", "build_inner", "padded_convolution", "swap_attribute",
+]
 
 
 def _as_tuple(value, rank):
@@ -189,11 +192,13 @@ def has_attribute_path(root, path: tuple[str, ...]) -> bool:
 
 
 def swap_attribute(root, path: tuple[str, ...], new_layer) -> None:
-    """Put `new_layer` at the attribute `path` of the unbuilt layer `root`.
+    """Put `new_layer` at the attribute `path` of the layer `root`.
 
-    Each step is an attribute name, a list index or a dict key. The old layer
-    is replaced in place in its owner's tracked sub-layers, so the weight order
-    of `root` is unchanged.
+    `root` is unbuilt, or built when its own `build()` makes the layer
+    replaced (the replaced layer's variables then leave `root`). Each step is
+    an attribute name, a list index or a dict key. The old layer is replaced
+    in place in its owner's tracked sub-layers, so the weight order of `root`
+    is unchanged.
     """
     owner, container = root, root
     for key in path[:-1]:
@@ -226,14 +231,29 @@ class RewrittenLayer(L.Wrapper):
             "/"-separated attribute names, list indices and dict keys
             (`blocks/1/conv`). A held Functional or Sequential model that was
             rewritten is recorded whole (`keras.saving.serialize_keras_object`).
+        built_with: None when the replacements go in before `layer` is built
+            (it makes the layers they replace in its constructor). Else the
+            build config (`get_build_config()`) `layer` is built with first:
+            it makes those layers in its own `build()`, so they exist only
+            once it is built.
+        layer_config: None when `layer`'s own `get_config()` rebuilds it.
+            Else the config that does (its constructor arguments, completed
+            where its own config leaves one out or adds one its constructor
+            refuses): `layer.get_config()` then returns it, with the current
+            name and trainable flag, so the layer saves and loads again.
 
-    On load, `layer` is rebuilt from its own config (with its original
-    convolutions) and each replacement is put back before it is built.
+    On load, `layer` is rebuilt from its config (with its original
+    convolutions), built first when `built_with` says so, and each
+    replacement is put back before the stand-ins are built.
     """
 
-    def __init__(self, layer, replacements, **kwargs):
+    def __init__(self, layer, replacements, built_with=None, layer_config=None, **kwargs):
         super().__init__(layer, **kwargs)
         self.replacements = {str(k): dict(v) for k, v in replacements.items()}
+        self.built_with = None if built_with is None else _json_shapes(built_with)
+        self.layer_config = None if layer_config is None else dict(layer_config)
+        if self.layer_config is not None:
+            _pin_config(layer, self.layer_config)
 
     def build(self, input_shape=None):
         # The inner layer builds on its first call (its own build, or by running call()).
@@ -243,24 +263,76 @@ class RewrittenLayer(L.Wrapper):
         return self.layer(*args, **kwargs)
 
     def get_config(self):
-        return {**super().get_config(), "replacements": self.replacements}
+        config = {**super().get_config(), "replacements": self.replacements}
+        if self.built_with is not None:
+            config["built_with"] = self.built_with
+        if self.layer_config is not None:
+            config["layer_config"] = self.layer_config
+        return config
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
         config = dict(config)
+        built_with = config.pop("built_with", None)
         # Without its build config the inner layer is rebuilt unbuilt: the
-        # replacements go in before its own build() creates any variable.
+        # replacements go in before its own build() creates any variable, or
+        # right after, when `built_with` says they replace layers build() makes.
         inner_config = {k: v for k, v in config.pop("layer").items() if k != "build_config"}
         inner = keras.saving.deserialize_keras_object(inner_config, custom_objects=custom_objects)
+        if built_with is not None:
+            build_inner(inner, built_with)
         replacements = config.pop("replacements")
-        made = {}  # one stand-in per layer, even when held at several paths
-        for path, layer_config in replacements.items():
-            steps = tuple(path.split("/"))
-            old = _resolve(inner, steps)
-            if id(old) not in made:
-                made[id(old)] = _stand_in(type(old), layer_config, custom_objects)
-            swap_attribute(inner, steps, made[id(old)])
-        return cls(inner, replacements, **config)
+        _apply_replacements(inner, replacements, custom_objects)
+        return cls(inner, replacements, built_with=built_with, **config)
+
+
+def build_inner(layer, build_config) -> None:
+    """Build `layer` from `build_config` (as `get_build_config()` gives it, or as read
+    back from JSON: each shape a list) with every shape a tuple, as Keras gives
+    shapes to `build()` when a layer is first called."""
+    layer.build_from_config(_tuple_shapes(_json_shapes(build_config)))
+
+
+def _apply_replacements(inner, replacements, custom_objects=None) -> None:
+    """Put the stand-in each of `replacements` describes at its attribute path of `inner`."""
+    made = {}  # one stand-in per layer, even when held at several paths
+    for path, layer_config in replacements.items():
+        steps = tuple(path.split("/"))
+        old = _resolve(inner, steps)
+        if id(old) not in made:
+            made[id(old)] = _stand_in(type(old), layer_config, custom_objects)
+        swap_attribute(inner, steps, made[id(old)])
+
+
+def _pin_config(layer, config) -> None:
+    """Make `layer.get_config()` return `config` (with its current name and trainable)."""
+    layer.get_config = lambda: {**config, "name": layer.name, "trainable": layer.trainable}
+
+
+def _is_shape(value) -> bool:
+    return isinstance(value, (list, tuple)) and all(
+        isinstance(d, int) and not isinstance(d, bool) or d is None for d in value
+    )
+
+
+def _json_shapes(value):
+    """`value` (a build config) as JSON holds it: each shape a list."""
+    if isinstance(value, dict):
+        return {str(k): _json_shapes(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_shapes(v) for v in value]
+    return value
+
+
+def _tuple_shapes(value):
+    """`value` with each shape (a list of ints and None) a tuple; other lists stay lists."""
+    if isinstance(value, dict):
+        return {k: _tuple_shapes(v) for k, v in value.items()}
+    if _is_shape(value):
+        return tuple(value)
+    if isinstance(value, list):
+        return [_tuple_shapes(v) for v in value]
+    return value
 
 
 def _stand_in(cls, layer_config, custom_objects):

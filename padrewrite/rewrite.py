@@ -40,6 +40,7 @@ from padrewrite.modes import (
 )
 from padrewrite.padded import (
     RewrittenLayer,
+    build_inner,
     has_attribute_path,
     padded_convolution,
     swap_attribute,
@@ -352,9 +353,15 @@ class _Rewriter:
         None when none of them is rewritten. Every 'same'/'causal' layer it
         holds gets a record (path: the owner's path, then the attribute path).
         Functional and Sequential models it holds are rebuilt like graph
-        models, their layers' paths prefixed by the attribute path. Layers
-        the copy cannot take (the holder cannot be rebuilt from its config,
-        or makes them in build()) are reported as skipped, with the reason.
+        models, their layers' paths prefixed by the attribute path.
+
+        The copy is rebuilt from the holder's config (or, when that config
+        cannot rebuild it, from the constructor arguments Keras recorded). A
+        holder that makes some of those layers in its own build() has its
+        copy built as the original was, then they are replaced (the
+        `RewrittenLayer` records that build config, to do the same on load).
+        Layers the copy cannot take (no copy can be made, or its build fails)
+        are reported as skipped, with the reason.
         """
         owner_path = f"{prefix}{layer.name}" if owner_path is None else owner_path
         probing = self._probing_rules()
@@ -371,6 +378,9 @@ class _Rewriter:
         if not found:
             return None
         copy, cause, completed_note = self._unbuilt_copy(layer, owner_path, found)
+        built_with, unreached = None, None
+        if copy is not None:
+            copy, built_with, unreached = self._copy_holding(layer, owner_path, found, copy)
         plans, graphs = [], []
         for reached in found:
             path = f"{owner_path}/{reached.path}" if owner_path else reached.path
@@ -383,12 +393,7 @@ class _Rewriter:
                         plans.append((reached, decision, mode))
                 continue
             if copy is None or not all(has_attribute_path(copy, s) for s in reached.paths):
-                self._skip_held(
-                    reached.layer, path,
-                    cause or f"held by '{owner_path or layer.name}' ({type(layer).__name__}), "
-                    "which creates it in build(), not in its constructor: its copy rebuilt "
-                    "from the config has no such attribute to replace; left as it is",
-                )
+                self._skip_held(reached.layer, path, cause or unreached)
                 continue
             if is_graph(reached.layer):
                 new_model = self._reach_graph(reached.layer, path)
@@ -421,10 +426,14 @@ class _Rewriter:
             for steps in reached.paths:
                 swap_attribute(copy, steps, new_model)
                 replacements["/".join(steps)] = keras.saving.serialize_keras_object(new_model)
-        if isinstance(layer, keras.layers.Wrapper) and set(replacements) == {"layer"}:
+        if (isinstance(layer, keras.layers.Wrapper) and set(replacements) == {"layer"}
+                and built_with is None and completed_note is None):
             new_layer = copy  # a Keras wrapper serializes its inner layer itself
         else:
-            new_layer = RewrittenLayer(copy, replacements, name=layer.name)
+            new_layer = RewrittenLayer(
+                copy, replacements, name=layer.name, built_with=built_with,
+                layer_config=copy.get_config() if completed_note is not None else None,
+            )
         if completed_note is not None:
             self.notes.append(completed_note)
         self.copies[id(layer)] = new_layer
@@ -471,7 +480,7 @@ class _Rewriter:
             except Exception as failure:  # the holder's constructor refusing its own config
                 error = failure
         cause = _rebuild_cause(own, error)
-        completed = self._completed_copy(layer, own, cause)
+        completed = self._completed_copy(layer, own, cause) or _recorded_copy(layer, cause)
         if completed is not None:
             return completed[0], None, completed[1]
         held = [r.layer for r in found]
@@ -488,6 +497,39 @@ class _Rewriter:
             f"from its config ({cause}); left as it is: give it a complete get_config() "
             "to rewrite it"
         ), None
+
+    def _copy_holding(self, layer, owner_path, found, copy):
+        """`(copy, built_with, reason)`: the unbuilt `copy` of the holder `layer` when every
+        attribute path of `found` resolves in it; else the copy built as `layer` was
+        (`built_with`, its build config), so that the layers its `build()` makes exist
+        to be replaced. `reason` says why the paths that still do not resolve are left.
+
+        When that build fails, no copy can stand in for `layer`: `(None, None, reason)`,
+        and `layer` itself is kept in the rewritten model (`layer-shared` note).
+        """
+        owner = f"'{owner_path or layer.name}' ({type(layer).__name__})"
+        if all(has_attribute_path(copy, steps) for r in found for steps in r.paths):
+            return copy, None, None
+        build_config = layer.get_build_config() if layer.built else None
+        if not build_config:
+            return copy, None, (
+                f"held by {owner}, which does not make it in its constructor, and has no "
+                "build shape its copy could be built with to make it; left as it is"
+            )
+        try:
+            build_inner(copy, build_config)
+        except Exception as error:  # the holder's own build(): its failure is reported
+            # A copy that cannot be built as the original was cannot stand in for it at
+            # all: the original instance is kept, as for a layer its config cannot rebuild.
+            cause = f"building its copy as the original was built raised {load_error_cause(error)}"
+            self.copies[id(layer)] = layer
+            self.notes.append(_shared_layer_note(layer, cause))
+            return None, None, f"held by {owner}, which makes it in build(); {cause}; left as it is"
+        return copy, build_config, (
+            f"held by {owner}, whose copy, rebuilt from its config and built as the original "
+            "was, has no such attribute to replace: neither its constructor nor its build() "
+            "makes it (it was set from outside the layer); left as it is"
+        )
 
     def _skip_held(self, held, path, reason):
         """Report `held` (a convolution, or each layer of a graph model) at `path` as skipped."""
@@ -1111,6 +1153,70 @@ def _rebuild_cause(own, error) -> str:
     if own.failed:
         return f"its get_config() fails: {own.cause}"
     return load_error_cause(error)
+
+
+def _recorded_copy(layer, cause):
+    """`(copy, note)`: the holder `layer` rebuilt from the constructor arguments Keras
+    recorded when it was made; None when there are none or they do not rebuild it.
+
+    A third-party holder whose `get_config` adds a key its constructor refuses
+    or leaves an argument out (keras-hub's MiT `HierarchicalTransformerEncoder`:
+    `mlp` added, `sr_ratio` left out) is made by its model's own code with plain
+    arguments, and Keras keeps those (`keras_internals.constructor_arguments`).
+    The copy's config is those arguments with the layer's own name, trainable
+    flag and dtype policy. Subclassed models are not rebuilt so: one whose
+    config cannot rebuild it is refused.
+    """
+    if isinstance(layer, keras.Model):
+        return None
+    arguments = internals.constructor_arguments(layer)
+    if arguments is None:
+        return None
+    arguments = {k: _python_value(v) for k, v in arguments.items()}
+    try:
+        parameters = list(inspect.signature(type(layer).__init__).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    base = internals.base_layer_config(layer)
+    takes_kwargs = any(p.kind == p.VAR_KEYWORD for p in parameters)
+    if not takes_kwargs and not set(base) <= {p.name for p in parameters[1:]}:
+        return None  # the copy could not keep the layer's name
+    config = {**arguments, **base}
+    try:
+        with internals.unsafe_deserialization():
+            new_layer = type(layer).from_config(config)
+    except Exception:  # the recorded arguments do not fit its from_config: none to offer
+        return None
+    new_layer.get_config = lambda: {
+        **config, "name": new_layer.name, "trainable": new_layer.trainable,
+    }
+    shown = ", ".join(f"{k}={v!r}" for k, v in arguments.items())
+    note = ModelNote(
+        path=layer.name,
+        class_name=type(layer).__name__,
+        change=CONFIG_COMPLETED,
+        reason=(
+            f"cannot be rebuilt from its own config ({cause}); it is rebuilt from the "
+            f"constructor arguments Keras recorded when it was made ({shown}), and the "
+            "written file records them as its config, so it loads"
+        ),
+    )
+    return new_layer, note
+
+
+def _python_value(value):
+    """`value` with NumPy scalars (Keras records `np.float64` as a float) made Python's."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_python_value(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _python_value(v) for k, v in value.items()}
+    return value
 
 
 def _completed_config(layer, own):

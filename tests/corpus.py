@@ -4,7 +4,7 @@
 returns a built Keras 3 model with random weights, where it comes from
 (`source`), what sort of object it is (`kind`) and what is special about it
 (`notes`). Every model is small (well under 5 M parameters, most under 0.5 M),
-takes spatial inputs of 32 to 64 and builds in about a second on CPU.
+takes spatial inputs of 32 to 128 and builds in about a second on CPU.
 Nothing is downloaded: keras.applications use `weights=None`, keras-hub
 backbones are built from constructor arguments (never presets).
 
@@ -829,7 +829,10 @@ def build_hub_vae():
     )
 
 
-def build_hub_deeplab_v3():
+def build_hub_deeplab_v3(image_size=128):
+    """DeepLabV3 over a small ResNet. Its SpatialPyramidPooling works on the stride-16 map
+    (8x8 at the default 128x128 input; 4x4 at 64, where the dilation-4 and -6 convolutions
+    pad more than reflect can take)."""
     import keras_hub
 
     # basic_block's first stack has an identity shortcut: the stem must give 64 channels.
@@ -841,7 +844,7 @@ def build_hub_deeplab_v3():
         stackwise_num_strides=[1, 2, 2],
         block_type="basic_block",
         use_pre_activation=False,
-        image_shape=(64, 64, 3),
+        image_shape=(image_size, image_size, 3),
     )
     return keras_hub.models.DeepLabV3Backbone(
         image_encoder=encoder,
@@ -850,7 +853,32 @@ def build_hub_deeplab_v3():
         dilation_rates=[2, 4, 6],
         upsampling_size=4,
         projection_filters=16,
-        image_shape=(64, 64, 3),
+        image_shape=(image_size, image_size, 3),
+    )
+
+
+def build_hub_retinanet(image_size=128):
+    """RetinaNet's backbone over a small ResNet (levels P3 to P7, as keras-hub's own
+    tests). Its FeaturePyramid makes every convolution in build(): 1x1 laterals and
+    3x3 outputs at P3-P5, stride-2 3x3 'coarser' convolutions for P6 and P7."""
+    import keras_hub
+
+    encoder = keras_hub.models.ResNetBackbone(
+        input_conv_filters=[64],
+        input_conv_kernel_sizes=[7],
+        stackwise_num_filters=[64, 16, 16, 16],
+        stackwise_num_blocks=[1, 1, 1, 1],
+        stackwise_num_strides=[1, 2, 2, 2],
+        block_type="basic_block",
+        use_pre_activation=False,
+        image_shape=(image_size, image_size, 3),
+    )
+    return keras_hub.models.RetinaNetBackbone(
+        image_encoder=encoder,
+        min_level=3,
+        max_level=7,
+        use_p5=False,
+        image_shape=(image_size, image_size, 3),
     )
 
 
@@ -1149,7 +1177,8 @@ _ENTRIES = [
         "keras_hub.models.MiTBackbone (SegFormer encoder)",
         "functional-subclass",
         "transformer: ZeroPadding2D + 'valid' patch embedding and sequence-reduction convs; "
-        "the only 'same' convs are DepthwiseConv2D inside MixFFN custom layers",
+        "the only 'same' convs are DepthwiseConv2D inside MixFFN custom layers, held by "
+        "HierarchicalTransformerEncoder blocks whose get_config does not rebuild them",
     ),
     CorpusEntry(
         "hub_vae",
@@ -1165,9 +1194,17 @@ _ENTRIES = [
         "keras_hub.models.DeepLabV3Backbone over a small ResNetBackbone",
         "functional-subclass",
         "encoder layers reachable twice (nested `fpn_model` Functional and the tracked "
-        "`image_encoder`); SpatialPyramidPooling custom layer holds keras.Sequential branches "
-        "with dilated 'same' convs (dilations 2, 4, 6 on a 4x4 map: pads larger than the "
-        "map, beyond what reflect can take)",
+        "`image_encoder`); SpatialPyramidPooling custom layer makes its keras.Sequential "
+        "branches in build(), with dilated 'same' convs (dilations 2, 4, 6 on an 8x8 map)",
+    ),
+    CorpusEntry(
+        "hub_retinanet",
+        build_hub_retinanet,
+        "keras_hub.models.RetinaNetBackbone (levels P3-P7) over a small ResNetBackbone",
+        "functional-subclass",
+        "FeaturePyramid custom layer makes all its convs in build(), in dicts by level: 1x1 "
+        "'same' laterals (pad nothing), 3x3 'same' outputs, stride-2 'coarser' P6/P7 convs; "
+        "dict outputs",
     ),
     CorpusEntry(
         "unet_mixed_float16",

@@ -11,12 +11,17 @@ Which ONNX tensor stands for a layer: tf2onnx names each node after the
 TensorFlow op it came from, whose name carries the Keras layer's name scope
 (`model_1/enc1_conv_1/BiasAdd`). A layer's tensor is the first output of the
 last node (in the graph's topological order) whose name has the layer's scope
-right under the model's. Layers with no such node (folded into another op by
+right under the model's. A node under the model's scope but no layer's is a
+keras.ops operation of the Functional itself and no layer's (tf2onnx merges
+equal constants, so the constants it reads may carry a layer's scope). A model
+output with no such node is the ONNX graph output of its name (a scalar
+`3.0 - ops.max(y)`). Other layers with no such node (folded into another op by
 tf2onnx, such as a BatchNormalization merged into the convolution before it)
-are not compared. A tensor is compared when its shape equals the Keras
-output's, or equals it with the channels moved to axis 1 (tf2onnx computes
-convolutions in NCHW and removes the transposes between them): then it is
-transposed back first.
+are not compared. A tensor is compared when its dtype is of the Keras
+output's family (bool, integer, floating: a comparison's bool tensor is not a
+float layer's output) and its shape equals the Keras output's, or equals it
+with the channels moved to axis 1 (tf2onnx computes convolutions in NCHW and
+removes the transposes between them): then it is transposed back first.
 
 tf2onnx folds some layers into the node of the layer before them (a
 BatchNormalization into the convolution: the Conv node then computes the
@@ -137,6 +142,14 @@ def locate_divergence(keras_model, onnx_path, *, atol, rtol, batches, io,
         if layer is not None and node.output:
             tensor_of[layer], position[layer] = node.output[0], index
     _drop_misplaced(calls, tensor_of, position)
+    own = set(tensor_of)
+    # A model output with no node of its own is that ONNX graph output (the same
+    # name: the parity check compared them): the keras.ops operations of a
+    # Functional (`3.0 - ops.max(y)`) have no scope. A layer folded into the node
+    # before it (a BatchNormalization) still counts as folded there (`_references`).
+    for layer, (tensor, index) in _graph_outputs(graph, io, calls, model).items():
+        if layer not in tensor_of:
+            tensor_of[layer], position[layer] = tensor, index
     existing = {output.name for output in model.graph.output}
     extra = sorted({t for t in tensor_of.values() if t not in existing})
     for name in extra:
@@ -147,7 +160,7 @@ def locate_divergence(keras_model, onnx_path, *, atol, rtol, batches, io,
         session = open_engine(probe_path, runtime)
     fetch = sorted(set(tensor_of.values()))
     shared = {id(layer) for layer, _, _ in calls if sum(o is layer for o, _, _ in calls) > 1}
-    candidates = _references(calls, tensor_of, shared)
+    candidates = _references(calls, tensor_of, shared, own)
     stats = {}
     for batch in batches:
         reference = probe(io.pack_inputs(batch), training=False)
@@ -227,19 +240,52 @@ def render_divergence(report: DivergenceReport) -> list[str]:
 
 
 def _layer_of_nodes(model, layer_names: set[str]) -> dict[str, str]:
-    """`{node name: Keras layer name}` for the nodes named under a layer's scope."""
+    """`{node name: Keras layer name}` for the nodes named under a layer's scope.
+
+    A node named by tf2onnx alone, without any scope (a Conv without bias is
+    `Conv__107`), is the layer's whose weight it reads: its kernel keeps the
+    layer's scope. A node named under the model's scope but no layer's
+    (`model_1/Greater`: a keras.ops operation of the Functional itself) is no
+    layer's, whatever constants it reads: tf2onnx merges equal constants into
+    one, named after one of their users (the threshold of `x > 2.0` becomes
+    `model_1/rescaling_1/Cast/x`, a `Rescaling(2.0)`'s scale).
+    """
     initializers = {init.name for init in model.graph.initializer}
     owners = {}
     for node in model.graph.node:
-        # Its own name, else a weight it reads (tf2onnx names a Conv without
-        # bias `Conv__107`; its kernel keeps the layer's scope).
-        for name in [node.name, *(i for i in node.input if i in initializers)]:
+        names = [node.name]
+        if "/" not in node.name:
+            names += [i for i in node.input if i in initializers]
+        for name in names:
             parts = name.split("/")
             layer = _scope_layer(parts[1], layer_names) if len(parts) >= 3 else None
             if layer is not None:
                 owners[node.name] = layer
                 break
     return owners
+
+
+def _graph_outputs(graph, io, calls, model) -> dict[str, tuple[str, int]]:
+    """`{layer name: (ONNX graph output, index of the node computing it)}` for the
+    layers (called once) whose first output is a model output."""
+    import keras
+
+    outputs = keras.tree.flatten(graph.output)
+    if len(outputs) != len(io.output_names):
+        return {}
+    producer = {name: index for index, node in enumerate(model.graph.node)
+                for name in node.output}
+    onnx_outputs = {output.name for output in model.graph.output}
+    result = {}
+    for (layer, _, layer_outputs) in calls:
+        if sum(other is layer for other, _, _ in calls) > 1 or layer.name in result:
+            continue
+        for tensor, name in zip(outputs, io.output_names):
+            if layer_outputs and tensor is layer_outputs[0] and name in onnx_outputs and (
+                    name in producer):
+                result[layer.name] = (name, producer[name])
+                break
+    return result
 
 
 _CALL_SUFFIX = re.compile(r"_\d+$")
@@ -254,11 +300,12 @@ def _scope_layer(scope: str, layer_names: set[str]) -> str | None:
     return scope if scope in layer_names else None
 
 
-def _references(calls, tensor_of, shared) -> dict[int, list[int]]:
+def _references(calls, tensor_of, shared, own) -> dict[int, list[int]]:
     """`{call index: [call indexes]}`: the Keras outputs a layer's ONNX tensor may
     stand for: its own, then those of the layers after it in a chain that have no
-    node of their own (tf2onnx folds a BatchNormalization into the convolution
-    before it; the convolution's node then computes the normalization's output)."""
+    node of their own (not in `own`; tf2onnx folds a BatchNormalization into the
+    convolution before it; the convolution's node then computes the
+    normalization's output)."""
     by_tensor = {}
     for index, (_, _, outputs) in enumerate(calls):
         for tensor in outputs:
@@ -276,7 +323,7 @@ def _references(calls, tensor_of, shared) -> dict[int, list[int]]:
         chain = [index]
         while len(readers.get(chain[-1], ())) == 1:
             after = readers[chain[-1]][0]
-            if calls[after][0].name in tensor_of or id(calls[after][0]) in shared:
+            if calls[after][0].name in own or id(calls[after][0]) in shared:
                 break
             chain.append(after)
         result[index] = chain
@@ -316,11 +363,16 @@ class _LayerStats:
 
     def add(self, expected, got):
         got = np.asarray(got)
+        if _kind(got.dtype) != _kind(expected.dtype):
+            # Not the layer's output (a comparison's bool for a float layer).
+            self.reason = (f"ONNX dtype {got.dtype} cannot be the layer's {expected.dtype} "
+                           "output")
+            return
         readings = {}
         if got.shape == expected.shape:
             readings["same"] = got
-        if got.ndim >= 3 and got.shape == (expected.shape[0], expected.shape[-1],
-                                           *expected.shape[1:-1]):
+        if got.ndim >= 3 and got.ndim == expected.ndim and got.shape == (
+                expected.shape[0], expected.shape[-1], *expected.shape[1:-1]):
             readings["channels-first"] = np.moveaxis(got, 1, -1)
         if not readings:
             self.reason = f"ONNX shape {got.shape} does not match Keras shape {expected.shape}"
@@ -338,6 +390,12 @@ class _LayerStats:
             label, class_name, tensor, PASSED if errors.passed else DIVERGED,
             max_abs=errors.max_abs, max_rel=errors.max_rel, layout=layout,
         )
+
+
+def _kind(dtype) -> str:
+    """The family of a dtype: bool, integer or floating (any width)."""
+    kind = np.dtype(dtype).kind
+    return "integer" if kind in "iu" else "floating" if kind in "fc" else kind
 
 
 class _Errors(Comparison):

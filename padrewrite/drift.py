@@ -17,7 +17,8 @@ per output:
   strides shrink the real area and upsampling grows it. Reported:
   `border_pixel_share` (the band's share of the pixels), `border_diff_share`
   (its share of the summed difference) and the mean difference in the band and
-  in the interior.
+  in the interior. Outputs without a band (a scalar or a vector has no
+  spatial axes) say why in `band_reason`.
 
 `heatmap` gives, for a 4D output, `|difference|` averaged over samples and
 channels (H x W); `save_heatmap` draws it with matplotlib (the optional extra
@@ -40,7 +41,9 @@ __all__ = ["DriftReport", "OutputDrift", "measure_drift", "render_drift", "save_
 
 @dataclasses.dataclass(frozen=True)
 class OutputDrift:
-    """The drift of one output; band fields are None without spatial axes."""
+    """The drift of one output; band fields are None without a border band, and
+    then `band_reason` says why (an output without spatial axes, such as a scalar;
+    no rewritten layer padding as many spatial axes as the output has)."""
 
     name: str
     max_abs: float
@@ -54,6 +57,7 @@ class OutputDrift:
     border_mean_abs: float | None = None
     interior_mean_abs: float | None = None
     heatmap: str | None = None
+    band_reason: str | None = None
 
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)
@@ -82,10 +86,8 @@ def measure_drift(original, rewritten, report, *, samples: int = 3, input_shapes
 
     `report` is the rewrite's `RewriteReport` (its pads give the band).
     """
-    import keras
-
     from padrewrite.cpu import require_runnable
-    from padrewrite.parity import make_inputs
+    from padrewrite.parity import make_inputs, run_on_inputs
 
     require_runnable(original, rewritten)
     io, _, batches = make_inputs(original, input_shapes=input_shapes, samples=samples,
@@ -94,13 +96,15 @@ def measure_drift(original, rewritten, report, *, samples: int = 3, input_shapes
     after = [[] for _ in io.output_names]
     for batch in batches:
         for store, model in ((before, original), (after, rewritten)):
-            outputs = keras.tree.flatten(model(io.pack_inputs(batch), training=False))
-            for index, tensor in enumerate(outputs):
-                store[index].append(np.asarray(keras.ops.convert_to_numpy(tensor), np.float64))
+            # A model that cannot run on these inputs: the input's or a bug (`run_on_inputs`).
+            outputs = run_on_inputs(model, io, batch, input_shapes=input_shapes,
+                                original=original)
+            for index, array in enumerate(outputs):
+                store[index].append(np.asarray(array, np.float64))
     results, maps = [], {}
     for index, name in enumerate(io.output_names):
-        want = np.concatenate(before[index])
-        have = np.concatenate(after[index])
+        want = _samples(before[index])
+        have = _samples(after[index])
         diff = np.abs(have - want)
         scale = float(np.max(np.abs(want), initial=0.0))
         max_abs, mean_abs = float(diff.max(initial=0.0)), float(diff.mean()) if diff.size else 0.0
@@ -108,10 +112,11 @@ def measure_drift(original, rewritten, report, *, samples: int = 3, input_shapes
             name=name, max_abs=max_abs, mean_abs=mean_abs, scale=scale,
             max_rel=max_abs / scale if scale else 0.0, mean_rel=mean_abs / scale if scale else 0.0,
         )
-        band = _band(report, diff.ndim - 2)
+        band, reason = _band(report, before[index][0].shape)
         if band is not None:
             fields.update(_split(diff, band))
             fields["band"] = band
+        fields["band_reason"] = reason
         results.append(OutputDrift(**fields))
         if diff.ndim == 4:
             maps[name] = diff.mean(axis=(0, 3))
@@ -133,6 +138,8 @@ def render_drift(report: DriftReport) -> list[str]:
                 f"in {output.border_pixel_share:.0%} of the pixels (mean_abs border "
                 f"{output.border_mean_abs:.1e}, interior {output.interior_mean_abs:.1e})"
             )
+        elif output.band_reason:
+            line += f" | {output.band_reason}"
         lines.append(line)
         if output.heatmap:
             lines.append(f"wrote heat map {output.heatmap}")
@@ -188,10 +195,22 @@ def save_heatmap(heatmap, path, *, title: str) -> None:
         plt.close(figure)
 
 
-def _band(report, spatial_rank: int):
-    """Per spatial axis `(before, after)`: the sum of the pads applied on each side."""
+def _samples(arrays) -> np.ndarray:
+    """One output's arrays over the samples, joined along the batch axis; outputs
+    without one (rank 0, such as a mean over everything) are stacked instead."""
+    if arrays[0].ndim == 0:
+        return np.stack(arrays)
+    return np.concatenate(arrays)
+
+
+def _band(report, shape):
+    """`(band, None)`, band per spatial axis `(before, after)`: the sum of the pads
+    applied on each side, for an output of one sample's `shape` (batch, spatial
+    axes, channels); `(None, why)` when it has no such band."""
+    spatial_rank = len(shape) - 2
     if spatial_rank < 1:
-        return None
+        return None, (f"no border band: the output has no spatial axes "
+                      f"(shape {tuple(shape)})")
     band = [[0, 0] for _ in range(spatial_rank)]
     found = False
     for record in report.rewritten:
@@ -202,7 +221,11 @@ def _band(report, spatial_rank: int):
                 band[axis][0] += pad[0]
                 band[axis][1] += pad[1]
                 found = True
-    return tuple(tuple(side) for side in band) if found else None
+    if not found:
+        return None, (f"no border band: no rewritten layer pads {spatial_rank} spatial "
+                      f"ax{'i' if spatial_rank == 1 else 'e'}s (the output's shape is "
+                      f"{tuple(shape)})")
+    return tuple(tuple(side) for side in band), None
 
 
 def _split(diff, band) -> dict:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-import numpy as np
-
 from padrewrite.compare import compare, output_scale
 from padrewrite.conditioning import (
     Judgement,

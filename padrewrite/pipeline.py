@@ -525,7 +525,8 @@ class _Job:
                     with self.stage("parity", f"checking {onnx_path} with "
                                               f"{parity_options['runtime']}"):
                         # The Keras check proved the file computes what `model` does.
-                        parity = _check_written_onnx(model, staged_onnx, parity_options)
+                        parity = _check_written_onnx(model, staged_onnx, parity_options,
+                                                     original)
                     if bisect or not parity:
                         with self.stage("bisect", "comparing layer by layer"):
                             parity = bisect_parity(
@@ -603,14 +604,16 @@ def _export_rewritten(model, path, opset, hoist, runtime):
         ) from error
 
 
-def _check_written_onnx(model, path, parity_options):
+def _check_written_onnx(model, path, parity_options, original):
     """`check_parity` on the file padrewrite just wrote: an engine that cannot load
-    it fails the check (exit 1, the engine's reason), it does not blame the input."""
+    it fails the check (exit 1, the engine's reason), it does not blame the input.
+    `original` is the model `model` was rewritten from (a `model` failing where it
+    runs is a bug)."""
     from padrewrite.engines import EngineLoadError
     from padrewrite.parity import check_parity, unloadable_report
 
     try:
-        return check_parity(model, path, **parity_options)
+        return check_parity(model, path, **parity_options, original=original)
     except EngineLoadError as error:
         return unloadable_report(
             model, path, error.reason, atol=parity_options["atol"],

@@ -6,6 +6,7 @@ import pathlib
 
 import keras
 import numpy as np
+from keras import ops
 import onnxruntime
 import pytest
 
@@ -67,6 +68,31 @@ def test_drift_png_is_refused_with_plan(one_conv, tmp_path):
     assert not (tmp_path / "d.png").exists()
     plan = run(one_conv, "--plan", "--drift")
     assert plan.exit_code == 0 and "drift | output 'conv'" in plan.output
+
+
+def test_outputs_without_spatial_axes_drift_without_a_band(tmp_path):
+    """A scalar output (`3.0 - ops.max(y)`, no axis at all) and a vector (the batch's only)."""
+    image = keras.Input((12, 10, 3), name="image")
+    y = L.Conv2D(4, 3, padding="same", name="conv")(image)
+    keras.Model(image, [y, 3.0 - ops.max(y), ops.mean(y, axis=(1, 2, 3))]).save(
+        tmp_path / "reduced.keras")
+    result = run(tmp_path / "reduced.keras", "--mode", "reflect", "--plan", "--drift", "--json")
+    assert result.exit_code == 0, result.output
+    image_output, scalar, vector = json.loads(result.stdout)["drift"]["outputs"]
+    assert image_output["band"] == [[1, 1], [1, 1]] and image_output["band_reason"] is None
+    assert scalar["band"] is None and scalar["border_pixel_share"] is None
+    assert scalar["band_reason"] == "no border band: the output has no spatial axes (shape ())"
+    assert vector["band_reason"] == "no border band: the output has no spatial axes (shape (2,))"
+    # The maximum may sit in the interior (no drift); the mean always reaches the border.
+    assert 0 <= scalar["max_abs"] < np.inf and 0 < vector["max_abs"]
+    for output in (scalar, vector):
+        assert output["scale"] > 0 and output["mean_abs"] <= output["max_abs"]
+        assert output["max_rel"] == pytest.approx(output["max_abs"] / output["scale"])
+    text = run(tmp_path / "reduced.keras", "--mode", "reflect", "--plan", "--drift")
+    assert text.exit_code == 0, text.output
+    line = next(line for line in text.output.splitlines()
+                if line.startswith(f"drift | output '{scalar['name']}'"))
+    assert line.endswith("| no border band: the output has no spatial axes (shape ())")
 
 
 def test_the_fine_tuning_example_trains_and_exports(tmp_path):

@@ -27,6 +27,7 @@ from padrewrite.modes import (
 )
 
 __all__ = [
+    "PadLimitError",
     "Padding1D",
     "Padding2D",
     "Padding3D",
@@ -58,6 +59,10 @@ def onnx_placeholder_pads():
 def placeholder_op_name(mode: str) -> str:
     """Name given to the TensorFlow op standing in for `mode` during export."""
     return f"padrewrite_{mode}"
+
+
+class PadLimitError(ValueError):
+    """A padding layer met an axis too small for the pads its mode allows."""
 
 
 def _take(x, axis, start=None, stop=None):
@@ -196,7 +201,7 @@ class _BasePadding(keras.layers.Layer):
                 names = " or ".join(f"`{name}`" for name in arguments if name != "strides")
                 received = ", ".join(f"{name}={value!r}" for name, value in arguments.items())
                 where = "" if isinstance(self.mode, str) else f" on axis {AXIS_NAMES[self.rank][index]}"
-                raise ValueError(
+                raise PadLimitError(
                     f"Layer '{self.name}': with mode='{mode}'{where} each pad must be "
                     f"{limit_phrase(mode)}, but spatial axis {index} (tensor "
                     f"axis {axis}) has size {size} and pads (before, after)={pair}, "

@@ -319,6 +319,13 @@ def run_on_inputs(model, io, batch, *, input_shapes=None, batch_size=2, original
     defaulted = _defaulted_axes(io, input_shapes or {})
     shapes = {name: tuple(np.shape(array)) for name, array in zip(io.input_names, batch)}
     cause = keras_cause(failure)
+    if original_runs and _is_pad_limit(failure):
+        raise InputError(
+            f"The rewritten model cannot pad inputs of shapes {shapes} in its mode (the "
+            f"original model runs on them): {cause}. Give larger sizes (--input-shape), or "
+            "a mode without that limit for those layers (--fallback-mode, --mode-for). "
+            f"Received: input_shapes={input_shapes}"
+        ) from failure
     if original_runs and not defaulted:
         raise InternalError(failure, bug_message(
             failure, f"the rewritten model fails on inputs {shapes} that the original model "
@@ -344,6 +351,18 @@ def run_on_inputs(model, io, batch, *, input_shapes=None, batch_size=2, original
     raise InputError(
         f"{who}: {where}; Keras: {cause}. {remedy}. Received: input_shapes={input_shapes}"
     ) from failure
+
+
+def _is_pad_limit(error: BaseException) -> bool:
+    """Whether `error` is (or was caused by) a padding layer meeting an axis too small
+    for its mode (`padrewrite.layers.PadLimitError`)."""
+    from padrewrite.layers import PadLimitError
+
+    while error is not None:
+        if isinstance(error, PadLimitError):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def keras_cause(error: BaseException) -> str:

@@ -114,3 +114,18 @@ def test_a_rewritten_model_failing_where_the_original_runs_is_a_bug_when_sizes_a
                        r"inputs \(the original model runs on them\): the sizes the model "
                        r"leaves unknown took the defaults batch 1 and size 32 "):
         run_on_inputs(fails, io, batch, batch_size=1, original=_positions(length=32))
+
+
+def test_given_sizes_too_small_for_the_mode_are_the_input(tmp_path):
+    """The original pads 'same' with zeros at any size; reflect needs pad < size."""
+    image = keras.Input((None, None, 3), name="image")
+    model = keras.Model(image, L.Conv2D(2, 7, padding="same", name="wide")(image))
+    model.save(tmp_path / "wide.keras")
+    result = run(tmp_path / "wide.keras", "--mode", "reflect", "-o", tmp_path / "o.keras",
+                 "--verify", "--input-shape", "image=1,2,2,3")
+    assert result.exit_code == 2, result.output
+    line = _error_line(result)
+    assert "The rewritten model cannot pad inputs of shapes {'image': (1, 2, 2, 3)} in its mode" in line
+    assert "Layer 'wide_pad': with mode='reflect'" in line
+    assert "--fallback-mode" in line
+    assert not (tmp_path / "o.keras").exists()

@@ -12,11 +12,25 @@ import numbers
 Pair = tuple[int, int]
 
 
-def same_total_pad(size: int, kernel: int, stride: int, dilation: int) -> int:
-    """Total padding TensorFlow adds on one axis for `padding='same'`."""
+def same_total_pad(size, kernel: int, stride: int, dilation: int, maximum=max):
+    """Total padding TensorFlow adds on one axis for `padding='same'`.
+
+    `size` may be a run-time size (a tensor): pass `maximum=keras.ops.maximum`.
+    """
     effective_kernel = (kernel - 1) * dilation + 1
-    output_size = -(-size // stride)  # ceil(size / stride), exact for any int
-    return max((output_size - 1) * stride + effective_kernel - size, 0)
+    output_size = (size + stride - 1) // stride  # ceil(size / stride), exact for sizes >= 0
+    return maximum((output_size - 1) * stride + effective_kernel - size, 0)
+
+
+def split_pad(total):
+    """`(before, after)` of a total pad: the extra element goes after (TensorFlow's rule)."""
+    before = total // 2
+    return (before, total - before)
+
+
+def as_tuple(value, rank: int) -> tuple:
+    """`value` as a tuple of `rank` values (a list/tuple as is, a scalar repeated)."""
+    return tuple(value) if isinstance(value, (list, tuple)) else (value,) * rank
 
 
 def same_pads(
@@ -34,8 +48,7 @@ def same_pads(
         total = (kernel - 1) * dilation
     else:
         total = same_total_pad(size, kernel, stride, dilation)
-    before = total // 2
-    return (before, total - before)
+    return split_pad(total)
 
 
 def causal_pads(kernel: int, dilation: int) -> Pair:

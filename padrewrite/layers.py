@@ -15,7 +15,13 @@ import contextvars
 import keras
 from keras import ops
 
-from padrewrite.arithmetic import normalize_padding, same_pads, spatial_axes
+from padrewrite.arithmetic import (
+    normalize_padding,
+    same_pads,
+    same_total_pad,
+    spatial_axes,
+    split_pad,
+)
 from padrewrite.modes import (
     AXIS_NAMES,
     axis_modes,
@@ -335,11 +341,7 @@ class _SamePadding(_BasePadding):
             if static is not None:
                 pads.append(static)
                 continue
-            size = shape[axis]
-            output_size = (size + (s - 1)) // s
-            total = ops.maximum((output_size - 1) * s + (k - 1) * d + 1 - size, 0)
-            before = total // 2
-            pads.append((before, total - before))
+            pads.append(split_pad(same_total_pad(shape[axis], k, s, d, ops.maximum)))
         return pads
 
     def _arguments(self):

@@ -17,7 +17,13 @@ from __future__ import annotations
 import keras
 
 from padrewrite import keras_internals as internals
-from padrewrite.arithmetic import same_pads, spatial_axes
+from padrewrite.arithmetic import (
+    as_tuple,
+    same_pads,
+    same_total_pad,
+    spatial_axes,
+    split_pad,
+)
 from padrewrite.layers import pad_tensor
 from padrewrite.modes import (
     axis_modes,
@@ -33,10 +39,6 @@ _register = keras.saving.register_keras_serializable(package="padrewrite")
 __all__ = [
     "PADDED_CLASSES", "RewrittenLayer", "build_inner", "padded_convolution", "swap_attribute",
 ]
-
-
-def _as_tuple(value, rank):
-    return tuple(value) if isinstance(value, (list, tuple)) else (value,) * rank
 
 
 class _PaddedMixin:
@@ -71,9 +73,9 @@ class _PaddedMixin:
         return zip(
             self._axes(),
             self.explicit_padding,
-            _as_tuple(self.kernel_size, rank),
-            _as_tuple(self.strides, rank),
-            _as_tuple(self.dilation_rate, rank),
+            as_tuple(self.kernel_size, rank),
+            as_tuple(self.strides, rank),
+            as_tuple(self.dilation_rate, rank),
         )
 
     def _static_pads(self, shape):
@@ -106,9 +108,7 @@ class _PaddedMixin:
                     )
                 pads.append(static)
                 continue
-            size = runtime[axis]
-            total = keras.ops.maximum(((size + s - 1) // s - 1) * s + (k - 1) * d + 1 - size, 0)
-            pads.append((total // 2, total - total // 2))
+            pads.append(split_pad(same_total_pad(runtime[axis], k, s, d, keras.ops.maximum)))
         return pads
 
     def call(self, inputs):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import keras
 
 from padrewrite.arithmetic import causal_pads
-from padrewrite.rules.geometry import as_tuple, same_rewrite
+from padrewrite.arithmetic import as_tuple
+from padrewrite.rules.geometry import same_rewrite
 from padrewrite.rules.rule import CallSite, Leave, Rewrite, Rule
 
 L = keras.layers

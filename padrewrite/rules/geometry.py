@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from padrewrite.arithmetic import same_pads, spatial_axes
+from padrewrite.arithmetic import as_tuple, same_pads, spatial_axes  # noqa: F401  (as_tuple: for the engine)
 from padrewrite.rules.rule import Leave, Rewrite, SameSpec
 
 
 def spatial_sizes(input_shape, rank, data_format):
     """Sizes of the `rank` spatial axes (None where unknown)."""
     return tuple(input_shape[axis] for axis in spatial_axes(rank, data_format))
-
-
-def as_tuple(value, rank):
-    return tuple(value) if isinstance(value, (list, tuple)) else (value,) * rank
 
 
 def same_rewrite(input_shape, kernel_size, strides, dilation_rate, data_format, config):

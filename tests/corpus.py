@@ -961,6 +961,92 @@ def write_tf_keras_sequential_h5(directory):
 
 
 # --------------------------------------------------------------------------------------
+# Model classes of users' own ports: GELU, channels_first, Python constants, audio
+# --------------------------------------------------------------------------------------
+
+
+def build_convmixer(size=32, dim=32, depth=2, patch=2, kernel=5, classes=10):
+    """keras-io ConvMixer: patch embedding, depthwise 'same' + pointwise mixing, exact GELU."""
+    inputs = keras.Input((size, size, 3), name="image")
+    x = layers.Conv2D(dim, patch, strides=patch, name="patches")(inputs)
+    x = layers.BatchNormalization()(layers.Activation("gelu")(x))
+    for _ in range(depth):
+        residual = x
+        x = layers.DepthwiseConv2D(kernel, padding="same")(x)
+        x = layers.Add()([layers.BatchNormalization()(layers.Activation("gelu")(x)), residual])
+        x = layers.Conv2D(dim, 1)(x)
+        x = layers.BatchNormalization()(layers.Activation("gelu")(x))
+    x = layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, layers.Dense(classes, name="logits")(x), name="convmixer")
+
+
+def build_channels_first_port(size=32):
+    """A PyTorch-style port kept channels_first (NCHW): 'same' convs, a strided one, a
+    transposed upsampling, a 1D branch over the rows."""
+    inputs = keras.Input((3, size, size), name="nchw")
+    x = layers.Conv2D(8, 3, padding="same", activation="relu", data_format="channels_first")(
+        inputs)
+    x = layers.Conv2D(8, 3, strides=2, padding="same", activation="relu",
+                      data_format="channels_first")(x)
+    x = layers.Conv2DTranspose(8, 3, strides=2, padding="same",
+                               data_format="channels_first")(x)
+    x = layers.Conv2D(3, 5, padding="same", data_format="channels_first", name="head")(x)
+    rows = layers.Reshape((3 * size, size))(x)
+    rows = layers.Conv1D(4, 3, padding="same", data_format="channels_first",
+                         name="rows")(rows)
+    return keras.Model(inputs, [x, rows], name="channels_first_port")
+
+
+def build_channels_first_3d(size=8):
+    """A channels_first 3D encoder-decoder (NCDHW), transposed upsampling included."""
+    inputs = keras.Input((2, size, size, size), name="volume")
+    x = layers.Conv3D(4, 3, padding="same", activation="relu", data_format="channels_first")(
+        inputs)
+    x = layers.Conv3D(4, 3, strides=2, padding="same", data_format="channels_first")(x)
+    x = layers.Conv3DTranspose(2, 3, strides=2, padding="same", data_format="channels_first")(x)
+    return keras.Model(inputs, x, name="channels_first_3d")
+
+
+def build_unequal_strides(size=32):
+    """Audio-spectrogram style: separable and depthwise convolutions striding the time
+    axis only (strides (1, 2) and (2, 1))."""
+    inputs = keras.Input((size, size, 1), name="spectrogram")
+    x = layers.SeparableConv2D(8, 3, strides=(1, 2), padding="same", activation="relu")(inputs)
+    x = layers.DepthwiseConv2D(3, strides=(2, 1), padding="same")(x)
+    x = layers.Conv2D(4, 3, padding="same")(x)
+    return keras.Model(inputs, x, name="unequal_strides")
+
+
+def build_zero_dce(size=32, filters=8, iterations=4):
+    """keras-io Zero-DCE (low-light enhancement): 'same' convolutions estimate curve
+    parameters, applied as `x + r * (x * x - x)`; the gate `x * (1.0 - alpha)` keeps a
+    Python constant in the graph."""
+    inputs = keras.Input((size, size, 3), name="low_light")
+    c1 = layers.Conv2D(filters, 3, padding="same", activation="relu")(inputs)
+    c2 = layers.Conv2D(filters, 3, padding="same", activation="relu")(c1)
+    c3 = layers.Conv2D(filters, 3, padding="same", activation="relu")(
+        layers.Concatenate()([c1, c2]))
+    curves = layers.Conv2D(3 * iterations, 3, padding="same", activation="tanh")(c3)
+    alpha = layers.Conv2D(3, 3, padding="same", activation="sigmoid", name="gate")(c3)
+    x = inputs
+    for index in range(iterations):
+        r = curves[..., 3 * index: 3 * index + 3]
+        x = x + r * (x * x - x)
+    x = x * (1.0 - alpha) + inputs * alpha
+    return keras.Model(inputs, x, name="zero_dce")
+
+
+def build_hub_whisper():
+    """keras-hub's Whisper backbone (tiny): its Padder layer has no config of its own."""
+    import keras_hub
+
+    return keras_hub.models.WhisperBackbone(
+        vocabulary_size=32, num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16,
+        num_mels=4, max_encoder_sequence_length=64, max_decoder_sequence_length=32,
+    )
+
+
+# --------------------------------------------------------------------------------------
 # The registry
 # --------------------------------------------------------------------------------------
 
@@ -1196,6 +1282,49 @@ _ENTRIES = [
         "encoder layers reachable twice (nested `fpn_model` Functional and the tracked "
         "`image_encoder`); SpatialPyramidPooling custom layer makes its keras.Sequential "
         "branches in build(), with dilated 'same' convs (dilations 2, 4, 6 on an 8x8 map)",
+    ),
+    CorpusEntry(
+        "convmixer",
+        build_convmixer,
+        "keras-io examples/vision/convmixer.py",
+        "functional",
+        "exact GELU everywhere (tf2onnx leaves Erfc), depthwise 5x5 'same' mixing, residuals",
+    ),
+    CorpusEntry(
+        "channels_first_port",
+        build_channels_first_port,
+        "a PyTorch-style NCHW port",
+        "functional",
+        "channels_first Conv2D/Conv2DTranspose/Conv1D (TensorFlow's kernels without oneDNN "
+        "refuse them), two outputs",
+    ),
+    CorpusEntry(
+        "channels_first_3d",
+        build_channels_first_3d,
+        "a 3D NCDHW encoder-decoder",
+        "functional",
+        "channels_first Conv3D and Conv3DTranspose",
+    ),
+    CorpusEntry(
+        "unequal_strides",
+        build_unequal_strides,
+        "spectrogram front ends (time-only strides)",
+        "functional",
+        "SeparableConv2D strides (1, 2), DepthwiseConv2D strides (2, 1)",
+    ),
+    CorpusEntry(
+        "zero_dce",
+        build_zero_dce,
+        "keras-io examples/vision/zero_dce.py",
+        "functional",
+        "keras.ops arithmetic on symbolic tensors with Python constants (1.0 - alpha), slices",
+    ),
+    CorpusEntry(
+        "hub_whisper",
+        build_hub_whisper,
+        "keras_hub.models.WhisperBackbone (tiny)",
+        "functional-subclass",
+        "Padder layer without __init__ or get_config of its own; 'same' Conv1D front end",
     ),
     CorpusEntry(
         "hub_retinanet",

@@ -59,8 +59,10 @@ def causal_pads(kernel: int, dilation: int) -> Pair:
 def normalize_padding(padding, rank: int, name: str = "padding") -> tuple[Pair, ...]:
     """Canonical `((before, after), ...)` for `rank` spatial axes.
 
-    Accepts the forms of Keras `ZeroPadding{1,2,3}D`: an int, one int per
-    axis, or one `(before, after)` pair per axis (for rank 1 also a bare pair).
+    Accepts the forms of Keras `ZeroPadding{1,2,3}D` — an int, one int per
+    axis, or one `(before, after)` pair per axis (for rank 1 also a bare pair) —
+    and for rank 1 also a one-int tuple, `(1,)`: one int for the one axis,
+    which `ZeroPadding1D` refuses.
     """
     def as_int(value):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral):

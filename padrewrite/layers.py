@@ -264,7 +264,8 @@ class _Padding(_BasePadding):
 
     Args:
         padding: int, one int per spatial axis, or one `(before, after)` pair
-            per spatial axis (as Keras `ZeroPadding{1,2,3}D`).
+            per spatial axis (the forms of Keras `ZeroPadding{1,2,3}D`; in 1D
+            `(1,)` too, one int for the one axis).
         mode: "constant", "reflect", "replicate", "symmetric" or "circular"
             (aliases: "zero", "edge", "wrap"), or one mode per spatial axis,
             e.g. `("constant", "circular")` to wrap the width only (also

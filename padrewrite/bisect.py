@@ -48,6 +48,8 @@ import tempfile
 import numpy as np
 
 from padrewrite.compare import Comparison
+# `render_divergence` is `padrewrite.render.divergence_lines`: a report's text lines.
+from padrewrite.render import divergence_lines as render_divergence
 
 __all__ = ["DivergenceReport", "LayerDivergence", "locate_divergence", "render_divergence"]
 
@@ -213,30 +215,6 @@ def locate_divergence(keras_model, onnx_path, *, atol, rtol, batches, io,
         atol=atol, rtol=rtol, samples=len(batches), layers=tuple(records), first=first,
         previous=previous if first is not None else None,
     )
-
-
-def render_divergence(report: DivergenceReport) -> list[str]:
-    """Text lines: the first divergence and the layer before it, or that none diverges."""
-    compared = f"{report.compared} of {len(report.layers)} layer calls compared"
-    if report.first is None:
-        return [f"bisect | no layer diverges ({compared})"]
-    first = report.first
-    line = (
-        f"FIRST DIVERGENCE | layer '{first.layer}' ({first.class_name}) | "
-        f"max_abs={first.max_abs:.1e} max_rel={first.max_rel:.1e} | ONNX tensor "
-        f"'{first.onnx_tensor}'"
-    )
-    lines = [line]
-    if report.previous is not None:
-        before = report.previous
-        lines.append(
-            f"  previous layer '{before.layer}' ({before.class_name}) | "
-            f"max_abs={before.max_abs:.1e} | within tolerance"
-        )
-    else:
-        lines.append("  previous layer: none compared (it is the first)")
-    lines.append(f"  ({compared})")
-    return lines
 
 
 def _layer_of_nodes(model, layer_names: set[str]) -> dict[str, str]:

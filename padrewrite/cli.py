@@ -8,7 +8,6 @@ TensorFlow is imported only once a command runs, never for `--help`.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import sys
 import tempfile
@@ -29,6 +28,7 @@ from padrewrite.errors import (
 )
 from padrewrite.modes import CAUSAL_MODES, FALLBACK_MODES, parse_mode, parse_mode_for
 from padrewrite.onnx.opsets import DEFAULT_OPSET, MIN_OPSET
+from padrewrite.options import ExportOptions, JobOptions, RewriteChoices, VerifyOptions
 
 RULE_CHOICES = (
     "conv-same", "conv-causal", "conv-transpose", "zero-padding", "pooling-same", "adopt-padding"
@@ -141,14 +141,9 @@ def _progress(enabled: bool):
     """A stage callback printing progress on stderr, or None."""
     if not enabled:
         return None
+    from padrewrite.render import progress_line
 
-    def show(stage):
-        if stage.seconds is None:
-            click.echo(f"{stage.detail} ...", err=True)
-        else:
-            click.echo(f"{stage.detail}: done in {stage.seconds:.1f} s", err=True)
-
-    return show
+    return lambda stage: click.echo(progress_line(stage), err=True)
 
 
 def _parse_input_shapes(values) -> dict:
@@ -166,28 +161,24 @@ def _parse_input_shapes(values) -> dict:
     return shapes
 
 
-class _ModeType(click.ParamType):
-    """A mode, or modes per axis ("H=constant,W=circular"), parsed by `padrewrite.modes`."""
+class _ParsedType(click.ParamType):
+    """An option value parsed by `padrewrite.modes`: its `InputError` is the option's."""
 
-    name = "MODE"
+    def __init__(self, name: str, parse):
+        self.name = name
+        self.parse = parse
 
     def convert(self, value, param, ctx):
         try:
-            return parse_mode(value)
+            return self.parse(value)
         except InputError as error:
             self.fail(str(error), param, ctx)
 
 
-class _ModeForType(click.ParamType):
-    """GLOB=MODE: a mode (maybe per axis) for the layers whose name or path matches."""
-
-    name = "GLOB=MODE"
-
-    def convert(self, value, param, ctx):
-        try:
-            return parse_mode_for([value])[0]
-        except InputError as error:
-            self.fail(str(error), param, ctx)
+#: A mode, or modes per axis ("H=constant,W=circular").
+_MODE = _ParsedType("MODE", parse_mode)
+#: GLOB=MODE: a mode (maybe per axis) for the layers whose name or path matches.
+_MODE_FOR = _ParsedType("GLOB=MODE", lambda value: parse_mode_for([value])[0])
 
 
 def _common_options(function):
@@ -252,11 +243,11 @@ _ONNX_IN_OUTPUT_DIR = "\0in-output-dir"
 @main.command("rewrite")
 @click.argument("models", metavar="MODEL...", nargs=-1, required=True,
                 type=click.Path(path_type=Path))
-@click.option("--mode", type=_ModeType(), default="reflect", show_default=True,
+@click.option("--mode", type=_MODE, default="reflect", show_default=True,
               help="Padding mode: constant, reflect, replicate, symmetric, circular (zero, "
                    "edge, wrap), or one per axis: H=constant,W=circular (T or L for 1D, "
                    "D/H/W; an entry without an axis is the default, e.g. reflect,W=wrap).")
-@click.option("--mode-for", "mode_for", multiple=True, type=_ModeForType(),
+@click.option("--mode-for", "mode_for", multiple=True, type=_MODE_FOR,
               help="Mode for the layers whose name or path matches GLOB, e.g. "
                    "'decoder/*=replicate' (the last match wins). Repeatable.")
 @click.option("--causal-mode", type=click.Choice(CAUSAL_MODES),
@@ -300,10 +291,7 @@ _ONNX_IN_OUTPUT_DIR = "\0in-output-dir"
               help="Disable a rule. Repeatable.")
 @_common_options
 @_handle_errors
-def rewrite_command(models, mode, mode_for, causal_mode, fallback_mode, output, value, onnx_path,
-                    opset, no_hoist, verify, plan, verbose, drift, drift_png, include, exclude,
-                    rules, skip_rules, atol, rtol, samples, input_shapes, runtime, bisect, junit,
-                    as_json, imports, unsafe):
+def rewrite_command(models, output, onnx_path, plan, verbose, junit, as_json, **params):
     """Rewrite each MODEL's 'same'/'causal' convolutions to explicit padding + 'valid'.
 
     With several MODELs, -o is a directory and --onnx a flag; they run in one
@@ -311,47 +299,32 @@ def rewrite_command(models, mode, mode_for, causal_mode, fallback_mode, output, 
     """
     if not plan and output is None:
         raise UsageFailure("missing -o/--output (or use --plan to write nothing).")
-    shapes = _parse_input_shapes(input_shapes)
-    options = dict(
-        constant_value=value, opset=opset, hoist=not no_hoist, verify=verify, plan=plan,
-        include=include, exclude=exclude, rules=rules, skip_rules=skip_rules,
-        mode_for=mode_for, causal_mode=causal_mode, fallback_mode=fallback_mode, atol=atol,
-        rtol=rtol, samples=samples, input_shapes=shapes or None, imports=imports,
-        safe_mode=not unsafe, bisect=bisect, drift=drift, runtime=runtime,
-        on_stage=_progress(sys.stderr.isatty() and not as_json),
-    )
-    if drift_png is not None and len(models) > 1:
+    options = _job_options(params, plan=plan)
+    on_stage = _progress(sys.stderr.isatty() and not as_json)
+    if options.checks.drift_png is not None and len(models) > 1:
         raise UsageFailure("--drift-png takes one model; use --drift for several.")
     if len(models) > 1:
-        _rewrite_many(models, mode, output, onnx_path, options, verbose, junit, as_json)
+        _rewrite_many(models, output, onnx_path, options, on_stage, verbose, junit, as_json)
         return
     if onnx_path == _ONNX_IN_OUTPUT_DIR:
         raise UsageFailure("--onnx needs a PATH with a single model, e.g. --onnx out.onnx.")
-    model = models[0]
     _quiet_tensorflow()
-    from padrewrite.pipeline import rewrite_file
+    from padrewrite import render
+    from padrewrite.pipeline import run_file
 
-    report = rewrite_file(
-        model, output, mode, onnx_path=None if onnx_path is None else Path(onnx_path),
-        drift_png=drift_png, **options,
-    )
+    report = run_file(models[0], output, options, on_stage=on_stage,
+                      onnx_path=None if onnx_path is None else Path(onnx_path))
     if junit is not None:
         from padrewrite.junit import Suite, cases_for_report, write_junit
 
-        write_junit(junit, [Suite(str(model), cases_for_report(report))])
-    if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2, default=str))
-    else:
-        for line in _report_lines(report):
-            click.echo(line)
-        if verbose:
-            for line in _stage_lines(report.stages):
-                click.echo(line)
+        write_junit(junit, [Suite(str(models[0]), cases_for_report(report))])
+    _echo_lines([render.report_json(report)] if as_json
+                else render.file_report_lines(report, verbose=verbose))
     if not report:
         raise VerificationFailed("verification FAILED; nothing was written.")
 
 
-def _rewrite_many(models, mode, output, onnx_path, options, verbose, junit, as_json):
+def _rewrite_many(models, output, onnx_path, options, on_stage, verbose, junit, as_json):
     """Several models in one process: a section per model, then one summary table."""
     if onnx_path not in (None, _ONNX_IN_OUTPUT_DIR):
         raise UsageFailure(
@@ -359,83 +332,27 @@ def _rewrite_many(models, mode, output, onnx_path, options, verbose, junit, as_j
             f"OUTDIR/<stem>.onnx (write --onnx after the models). Received: --onnx {onnx_path}"
         )
     _quiet_tensorflow()
-    from padrewrite.pipeline import batch_targets, rewrite_files
+    from padrewrite import render
+    from padrewrite.pipeline import batch_targets, run_files
 
-    batch_targets(models, None if options["plan"] else output, onnx_path is not None)
-    count = len(models)
+    output_dir = None if options.plan else output
+    batch_targets(models, output_dir, onnx_path is not None)
 
     def progress(index, outcome, path):
-        if outcome is None:
-            click.echo(f"[{index + 1}/{count}] {path} ...", err=True)
-        else:
-            status = outcome.report.status if outcome.report is not None else "error"
-            click.echo(f"[{index + 1}/{count}] {path}: {status} in {outcome.seconds:.1f} s "
-                       f"(exit {outcome.exit_code})", err=True)
+        click.echo(render.model_progress_line(index, len(models), outcome, path), err=True)
 
-    outcomes = rewrite_files(
-        models, None if options["plan"] else output, mode, onnx=onnx_path is not None,
-        on_model=progress, **options,
-    )
+    outcomes = run_files(models, output_dir, options, onnx=onnx_path is not None,
+                         on_model=progress, on_stage=on_stage)
     worst = max(outcome.exit_code for outcome in outcomes)
     if junit is not None:
-        from padrewrite.junit import Suite, cases_for_report, error_suite, write_junit
+        from padrewrite.junit import suites_for_outcomes, write_junit
 
-        write_junit(junit, [
-            Suite(outcome.input, cases_for_report(outcome.report)) if outcome.report is not None
-            else error_suite(outcome.input, one_line(outcome.error, 2000))
-            for outcome in outcomes
-        ])
-    if as_json:
-        click.echo(json.dumps(
-            {"exit_code": worst, "models": [outcome.to_dict() for outcome in outcomes]},
-            indent=2, default=str,
-        ))
-    else:
-        for outcome in outcomes:
-            click.echo(f"== {outcome.input} ==")
-            if outcome.report is None:
-                click.echo(f"error (exit {outcome.exit_code}): {one_line(outcome.error, 2000)}")
-                continue
-            for line in _report_lines(outcome.report):
-                click.echo(line)
-            if verbose:
-                for line in _stage_lines(outcome.report.stages):
-                    click.echo(line)
-        click.echo("")
-        for line in _summary_lines(outcomes):
-            click.echo(line)
+        write_junit(junit, suites_for_outcomes(outcomes))
+    _echo_lines([render.batch_json(outcomes, worst)] if as_json
+                else render.batch_lines(outcomes, verbose=verbose))
     if worst:
-        failed = sum(outcome.exit_code != 0 for outcome in outcomes)
-        click.echo(f"Error: {failed} of {count} models failed (exit code {worst}, the worst).",
-                   err=True)
+        click.echo(render.failed_models_line(outcomes, worst), err=True)
         raise click.exceptions.Exit(worst)
-
-
-def _summary_lines(outcomes) -> list[str]:
-    """One row per model: status, layers rewritten, checks, seconds, exit code."""
-    header = ("model", "status", "rewritten", "keras", "onnx", "seconds", "exit")
-    rows = []
-    for outcome in outcomes:
-        report = outcome.report
-        if report is None:
-            rows.append((outcome.input, "error", "-", "-", "-", f"{outcome.seconds:.1f}",
-                         str(outcome.exit_code)))
-            continue
-        records = report.rewrite.records
-        keras_check = "-" if report.keras_check is None else (
-            "PASSED" if report.keras_check else "FAILED")
-        onnx = "-"
-        if report.parity is not None:
-            worst = max((o.max_abs for o in report.parity.outputs), default=0.0)
-            onnx = f"{'PASSED' if report.parity else 'FAILED'} max_abs={worst:.1e}"
-        elif report.onnx:
-            onnx = "written"
-        rows.append((outcome.input, report.status,
-                     f"{len(report.rewrite.rewritten)}/{len(records)}", keras_check, onnx,
-                     f"{outcome.seconds:.1f}", str(outcome.exit_code)))
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
-            for row in [header, *rows]]
 
 
 @main.command("verify")
@@ -443,99 +360,46 @@ def _summary_lines(outcomes) -> list[str]:
 @click.argument("onnx_file", metavar="ONNX", type=click.Path(path_type=Path))
 @_common_options
 @_handle_errors
-def verify_command(model, onnx_file, atol, rtol, samples, input_shapes, runtime, bisect, junit,
-                   as_json, imports, unsafe):
+def verify_command(model, onnx_file, junit, as_json, **params):
     """Check that ONNX computes what the Keras MODEL computes (exit 1 if not)."""
-    shapes = _parse_input_shapes(input_shapes)
+    options = _job_options(params)
     _quiet_tensorflow()
-    from padrewrite.parity import render_parity
-    from padrewrite.pipeline import verify_file
+    from padrewrite import render
+    from padrewrite.pipeline import verify_pair
 
-    parity = verify_file(
-        model, onnx_file, atol=atol, rtol=rtol, samples=samples, input_shapes=shapes or None,
-        imports=imports, safe_mode=not unsafe, bisect=bisect, runtime=runtime,
-    )
+    parity = verify_pair(model, onnx_file, options)
     if junit is not None:
         from padrewrite.junit import Suite, cases_for_parity, write_junit
 
         write_junit(junit, [Suite(str(model), cases_for_parity(parity))])
-    if as_json:
-        click.echo(json.dumps({"status": "passed" if parity else "failed",
-                               "onnx": parity.to_dict()}, indent=2))
-    else:
-        for line in render_parity(parity):
-            click.echo(line)
+    _echo_lines([render.parity_json(parity)] if as_json else render.parity_lines(parity))
     if not parity:
         raise VerificationFailed("ONNX parity FAILED.")
 
 
-def _report_lines(report) -> list[str]:
-    """The text rendering of a `FileReport`."""
-    from padrewrite.report import render_table
-
-    rewrite = report.rewrite
-    lines = [f"note: {note}" for note in report.load_notes]
-    lines += [*render_table(rewrite), rewrite.summary()]
-    if not rewrite.rewritten and not rewrite.refused:
-        note = "nothing to rewrite: no layer needs explicit padding"
-        if report.status != "planned":
-            note += "; the model is written unchanged"
-        lines.append(note)
-    if report.drift is not None:
-        from padrewrite.drift import render_drift
-
-        lines.extend(render_drift(report.drift))
-    if report.status == "planned":
-        if rewrite.refusal:
-            lines.append(f"would fail without --plan (exit 2): {rewrite.refusal}")
-        lines.append("plan only: nothing written")
-        return lines
-    if report.reload is not None:
-        lines.extend(report.reload.lines())
-    lines.extend(f"note: {note}" for note in report.save_notes)
-    if report.keras_check is not None:
-        lines.extend(report.keras_check.lines())
-    if report.parity is not None:
-        from padrewrite.parity import render_parity
-
-        lines.extend(render_parity(report.parity))
-    if report.output:
-        lines.append(f"wrote {report.output}")
-    if report.onnx:
-        export = report.export.to_dict()
-        lines.append(f"wrote {report.onnx}" + _export_note(export))
-        if export.get("pads_hoisted"):
-            before = export["padded_elements_before"]
-            after = export["padded_elements_after"]
-            line = (
-                f"hoisted {export['pads_hoisted']} pad(s) above per-position ops "
-                "(1x1 convs, activations)"
-            )
-            if before is not None:
-                line += f": padded elements {before:,} -> {after:,} per sample"
-            lines.append(line)
-    return lines
-
-
-def _stage_lines(stages) -> list[str]:
-    """`--verbose`: one line per stage with its seconds, then the total."""
-    if not stages:
-        return []
-    width = max(len(stage.name) for stage in stages)
-    lines = [f"stage {stage.name.ljust(width)}  {stage.seconds:7.3f} s" for stage in stages]
-    total = sum(stage.seconds for stage in stages)
-    lines.append(f"stage {'total'.ljust(width)}  {total:7.3f} s")
-    return lines
-
-
-def _export_note(export: dict) -> str:
-    parts = [f"opset {export.get('opset')}"]
-    pads = export.get("node_counts", {}).get("Pad", 0)
-    if pads:
-        parts.append(f"{pads} Pad")
-    sliced = sum(
-        1 for lowering in export.get("lowerings", []) if lowering.get("lowered_to") == "Slice+Concat"
+def _job_options(params: dict, *, plan: bool = False):
+    """The one options value of a command's parameters (`padrewrite.options`);
+    those a command does not take keep their defaults."""
+    shapes = _parse_input_shapes(params["input_shapes"])
+    return JobOptions(
+        rewrite=RewriteChoices(
+            mode=params.get("mode", "reflect"), constant_value=params.get("value"),
+            include=params.get("include", ()), exclude=params.get("exclude", ()),
+            rules=params.get("rules", ()), skip_rules=params.get("skip_rules", ()),
+            mode_for=params.get("mode_for", ()), causal_mode=params.get("causal_mode"),
+            fallback_mode=params.get("fallback_mode"),
+        ),
+        export=ExportOptions(opset=params.get("opset", DEFAULT_OPSET),
+                             hoist=not params.get("no_hoist", False), runtime=params["runtime"]),
+        checks=VerifyOptions(
+            verify=params.get("verify", False), atol=params["atol"], rtol=params["rtol"],
+            samples=params["samples"], input_shapes=shapes, bisect=params["bisect"],
+            drift=params.get("drift", False), drift_png=params.get("drift_png"),
+        ),
+        imports=params["imports"], safe_mode=not params["unsafe"], plan=plan,
     )
-    if sliced:
-        parts.append(f"{sliced} pads as Slice+Concat")
-    return " (" + "; ".join(parts) + ")"
+
+
+def _echo_lines(lines) -> None:
+    for line in lines:
+        click.echo(line)

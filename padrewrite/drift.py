@@ -28,13 +28,14 @@ channels (H x W); `save_heatmap` draws it with matplotlib (the optional extra
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from padrewrite.atomic import atomic_path
 from padrewrite.errors import InputError
+# `render_drift` is `padrewrite.render.drift_lines`: a report's text lines.
+from padrewrite.render import drift_lines as render_drift
 
 __all__ = ["DriftReport", "OutputDrift", "measure_drift", "render_drift", "save_heatmap"]
 
@@ -123,29 +124,6 @@ def measure_drift(original, rewritten, report, *, samples: int = 3, input_shapes
     return DriftReport(str(report.mode), len(batches), tuple(results), maps)
 
 
-def render_drift(report: DriftReport) -> list[str]:
-    lines = []
-    for output in report.outputs:
-        line = (
-            f"drift | output '{output.name}' | max_abs={output.max_abs:.1e} "
-            f"mean_abs={output.mean_abs:.1e} | relative to its scale {output.scale:.1e}: "
-            f"max {output.max_rel:.1%}, mean {output.mean_rel:.1%}"
-        )
-        if output.band is not None:
-            band = " ".join(f"{b},{a}" for b, a in output.band)
-            line += (
-                f" | border band {band} px: {output.border_diff_share:.0%} of the difference "
-                f"in {output.border_pixel_share:.0%} of the pixels (mean_abs border "
-                f"{output.border_mean_abs:.1e}, interior {output.interior_mean_abs:.1e})"
-            )
-        elif output.band_reason:
-            line += f" | {output.band_reason}"
-        lines.append(line)
-        if output.heatmap:
-            lines.append(f"wrote heat map {output.heatmap}")
-    return lines
-
-
 def heatmap_paths(path, names) -> dict:
     """`{output: PNG path}`: `path` itself for one image output, else `<stem>-<output>.png`."""
     path = Path(path)
@@ -182,15 +160,8 @@ def save_heatmap(heatmap, path, *, title: str) -> None:
         axes.set_ylabel("H (pixels)")
         figure.colorbar(image, ax=axes, label="mean |rewritten - original|")
         figure.tight_layout()
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.png",
-                                             dir=path.parent if str(path.parent) else ".")
-        os.close(handle)
-        try:
+        with atomic_path(path) as temporary:
             figure.savefig(temporary, dpi=100)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
     finally:
         plt.close(figure)
 

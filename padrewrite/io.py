@@ -1,4 +1,4 @@
-"""Reading and writing model files safely: clear errors, atomic writes.
+"""Reading and writing model files: clear errors (atomic writes: `padrewrite.atomic`).
 
 Path checks need no Keras, so the command line can refuse bad paths before
 TensorFlow starts.
@@ -10,7 +10,6 @@ import contextlib
 import importlib
 import os
 import re
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -201,30 +200,6 @@ def load_error_cause(error: Exception) -> str:
     cause = one_line(cause, 400) or type(error).__name__
     prefix = f"class '{failing[-1]}' could not be rebuilt: " if failing else ""
     return f"{prefix}{type(error).__name__}: {cause}"
-
-
-@contextlib.contextmanager
-def staged_file(target: Path):
-    """Yield a temporary path beside `target` (same suffix); the caller promotes it.
-
-    The temporary file is removed if the block fails or if it is never promoted.
-    """
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=f".tmp{target.suffix}", dir=target.parent or "."
-    )
-    os.close(handle)
-    os.unlink(temporary)
-    temporary = Path(temporary)
-    try:
-        yield temporary
-    finally:
-        if temporary.exists():
-            temporary.unlink()
-
-
-def promote(temporary: Path, target: Path) -> None:
-    """Move a finished temporary file into place atomically."""
-    os.replace(temporary, target)
 
 
 def save_model(model, path: Path) -> None:

@@ -17,12 +17,20 @@ one `onnx/<output>` per output.
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
-__all__ = ["Case", "Suite", "cases_for_parity", "cases_for_report", "error_suite", "write_junit"]
+from padrewrite.atomic import atomic_path
+from padrewrite.errors import one_line
+
+__all__ = [
+    "Case",
+    "Suite",
+    "cases_for_parity",
+    "cases_for_report",
+    "error_suite",
+    "suites_for_outcomes",
+    "write_junit",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,6 +127,15 @@ def error_suite(name: str, message: str) -> Suite:
     return Suite(name, (Case("padrewrite", error=message),))
 
 
+def suites_for_outcomes(outcomes) -> list[Suite]:
+    """A suite per `padrewrite.pipeline.FileOutcome`: its checks, or its error."""
+    return [
+        Suite(outcome.input, cases_for_report(outcome.report)) if outcome.report is not None
+        else error_suite(outcome.input, one_line(outcome.error, 2000))
+        for outcome in outcomes
+    ]
+
+
 def to_element(suites) -> ET.Element:
     root = ET.Element("testsuites", name="padrewrite")
     totals = {"tests": 0, "failures": 0, "errors": 0}
@@ -154,16 +171,7 @@ def to_element(suites) -> ET.Element:
 
 def write_junit(path, suites) -> None:
     """Write the JUnit XML document of `suites` to `path` atomically."""
-    path = Path(path)
     tree = ET.ElementTree(to_element(suites))
     ET.indent(tree)
-    descriptor, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else "."
-    )
-    try:
-        with os.fdopen(descriptor, "wb") as stream:
-            tree.write(stream, encoding="utf-8", xml_declaration=True)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temporary, open(temporary, "xb") as stream:
+        tree.write(stream, encoding="utf-8", xml_declaration=True)

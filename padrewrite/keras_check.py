@@ -78,42 +78,6 @@ class KerasCheckReport:
             "outputs": [asdict(output) for output in self.outputs],
         }
 
-    def lines(self) -> list[str]:
-        lines = []
-        for output in self.outputs:
-            status = "PASSED" if output.passed else "FAILED"
-            shape = ["None" if d is None else str(d) for d in output.shape]
-            detail = [f"shape=({', '.join(shape)}) dtype={output.dtype}"]
-            if (
-                output.shape != output.expected_shape
-                or output.dtype != output.expected_dtype
-                or output.name != output.expected_name
-            ):
-                detail.append(
-                    f"expected '{output.expected_name}' shape={output.expected_shape} "
-                    f"dtype={output.expected_dtype}"
-                )
-            for label, value in (
-                ("max_abs vs rewritten", output.max_abs_vs_rewritten),
-                ("max_abs vs original", output.max_abs_vs_original),
-            ):
-                if value is not None:
-                    detail.append(f"{label}={value:.1e}")
-            if output.tolerance is not None:
-                detail.append(f"(tolerance {output.tolerance:.1e})")
-            if output.ill_conditioned:
-                detail.append("(ill-conditioned, judged against the error floor: "
-                              + "; ".join(output.ill_conditioned) + ")")
-            if output.declared_shape is not None:
-                detail.append(
-                    f"(the original model declares shape={output.declared_shape} but "
-                    f"returns {output.expected_shape})"
-                )
-            lines.append(
-                f"{status} | keras {self.path} | output '{output.name}' | " + " ".join(detail)
-            )
-        return lines
-
 
 def check_saved_model(
     original,

@@ -17,21 +17,17 @@ report lists such samples.
 from __future__ import annotations
 
 import dataclasses
-import decimal
 import math
 import re
 
 import numpy as np
 
 from padrewrite.compare import Comparison, Difference
-from padrewrite.conditioning import (
-    FLOOR_FACTOR,
-    ill_conditioning_threshold,
-    judge,
-    rounding_floor,
-)
+from padrewrite.conditioning import ill_conditioning_threshold, judge, rounding_floor
 from padrewrite.errors import InputError, InternalError, bug_message, one_line
 from padrewrite.model_io import describe_io
+# `render_parity` is `padrewrite.render.parity_lines`: a report's text lines.
+from padrewrite.render import parity_lines as render_parity, short_number
 
 __all__ = [
     "DEFAULT_DYNAMIC_SIZE",
@@ -130,7 +126,7 @@ class ParityReport:
             return None
         return (
             f"the model computes in {self.compute_dtype}; tolerances below "
-            f"atol={_short(atol)}, rtol={_short(rtol)} are tighter than its arithmetic "
+            f"atol={short_number(atol)}, rtol={short_number(rtol)} are tighter than its arithmetic "
             "(the default for it; omit --atol/--rtol)"
         )
 
@@ -411,52 +407,6 @@ def _shape_template(shape, axes) -> str:
     return ",".join(names.get(axis, str(size)) for axis, size in enumerate(shape))
 
 
-def render_parity(report: ParityReport) -> list[str]:
-    """Text lines, one per output then a summary line."""
-    tolerances = f"(atol={_short(report.atol)}, rtol={_short(report.rtol)})"
-    lines = []
-    for output in report.outputs:
-        status = "PASSED" if output.passed else "FAILED"
-        if output.error:
-            lines.append(f"{status} | output {output.name!r} | {output.error}")
-            continue
-        line = (
-            f"{status} | output {output.name!r} | max_abs={output.max_abs:.1e} "
-            f"max_rel={output.max_rel:.1e} {tolerances}"
-        )
-        if not output.passed:
-            line += f" | would pass with atol>={_round_up(output.min_atol_to_pass)}"
-        lines.append(line)
-        if output.ill_conditioned:
-            lines.append(
-                f"  ill-conditioned samples, judged within {FLOOR_FACTOR:g}x their error "
-                f"floor (Keras' own output with the inputs moved by 8 float32 ulps): "
-                + "; ".join(output.ill_conditioned)
-            )
-        elif not output.passed and output.floor is not None:
-            lines.append(
-                f"  error floor of the failing samples {output.floor:.1e} (Keras' own "
-                "output with the inputs moved by 8 float32 ulps): they are "
-                "well-conditioned, so the difference is the export's"
-            )
-    shapes = ", ".join(f"{name} {shape}" for name, shape in report.input_shapes.items())
-    status = "PASSED" if report.passed else "FAILED"
-    dtype = "" if report.compute_dtype == "float32" else f" | computes in {report.compute_dtype}"
-    if report.runtime != "onnxruntime":
-        dtype += f" | on {report.runtime}"
-    lines.append(
-        f"{status} | {len(report.outputs)} output(s), {report.samples} samples "
-        f"(random, zeros, ones) | inputs: {shapes}{dtype}"
-    )
-    if report.hint:
-        lines.append(f"hint: {report.hint}")
-    if report.divergence is not None:
-        from padrewrite.bisect import render_divergence
-
-        lines.extend(render_divergence(report.divergence))
-    return lines
-
-
 def bisect_parity(keras_model, onnx_path, report: ParityReport, samples: int) -> ParityReport:
     """`report` with its `divergence`: the layers of `keras_model` compared with the
     ONNX file's tensors on the same random inputs and tolerances (`padrewrite.bisect`;
@@ -582,21 +532,3 @@ def _random(rng, shape, dtype):
     if kind in "iu":
         return rng.integers(0, 10, size=shape).astype(dtype)
     return rng.standard_normal(shape).astype(dtype)
-
-
-def _short(value):
-    return np.format_float_scientific(value, trim="-", exp_digits=2)
-
-
-def _round_up(value):
-    """`value` in 2 significant digits, rounded up (so that it passes)."""
-    if value <= 0 or not math.isfinite(value):
-        return f"{max(value, 0.0):.1e}"
-    exact = decimal.Decimal(value)
-    exponent = exact.adjusted()
-    mantissa = exact.scaleb(-exponent).quantize(
-        decimal.Decimal("0.1"), rounding=decimal.ROUND_CEILING
-    )
-    if mantissa >= 10:
-        mantissa, exponent = mantissa / 10, exponent + 1
-    return f"{mantissa:.1f}e{exponent:+03d}"

@@ -1,10 +1,12 @@
 """The file job: load → rewrite → save → reload check → export → verify → promote.
 
 `rewrite_file` is what the `padrewrite` command runs; the command only parses
-options and renders the `FileReport`. Files are written beside their targets
-under temporary names and renamed into place only when every stage passed, so
-a failure never leaves a half-written file and never touches the input.
-Errors name the user's paths, never a temporary file.
+options and renders the `FileReport`. The options travel as one value
+(`padrewrite.options.JobOptions`), and the job has one method per stage, each
+returning its record. Files are written beside their targets under temporary
+names (`padrewrite.atomic`) and renamed into place only when every stage
+passed, so a failure never leaves a half-written file and never touches the
+input. Errors name the user's paths, never a temporary file.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import dataclasses
 import time
 import zipfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from padrewrite.errors import (
     EXIT_BUG,
@@ -26,19 +28,22 @@ from padrewrite.errors import (
     bug_message,
 )
 from padrewrite.lambdas import lambda_globals_scope
-from padrewrite.onnx.opsets import DEFAULT_OPSET
+from padrewrite.options import ExportOptions, JobOptions, VerifyOptions
 
 __all__ = [
     "FileOutcome",
     "FileReport",
+    "JobOptions",
     "ReloadCheck",
     "Stage",
     "batch_targets",
     "rewrite_file",
     "rewrite_files",
+    "run_file",
+    "run_files",
     "verify_file",
+    "verify_pair",
 ]
-
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,11 +71,6 @@ class ReloadCheck:
 
     def __bool__(self) -> bool:
         return self.passed
-
-    def lines(self) -> list[str]:
-        if self.passed:
-            return []
-        return [f"FAILED | reload {self.path} | {self.error}; nothing was written"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,32 +131,11 @@ class FileReport:
 def rewrite_file(
     model_path,
     output_path=None,
-    mode: str = "reflect",
+    mode="reflect",
     *,
-    constant_value: float = 0.0,
     onnx_path=None,
-    opset: int = DEFAULT_OPSET,
-    hoist: bool = True,
-    verify: bool = False,
-    plan: bool = False,
-    include: tuple[str, ...] = (),
-    exclude: tuple[str, ...] = (),
-    rules: tuple[str, ...] = (),
-    skip_rules: tuple[str, ...] = (),
-    mode_for=(),
-    causal_mode: str | None = None,
-    fallback_mode: str | None = None,
-    atol: float | None = None,
-    rtol: float | None = None,
-    samples: int = 3,
-    input_shapes: dict | None = None,
-    imports: tuple[str, ...] = (),
-    safe_mode: bool = True,
-    bisect: bool = False,
-    drift: bool = False,
-    drift_png=None,
-    runtime: str = "onnxruntime",
     on_stage: Callable[[Stage], None] | None = None,
+    **keywords,
 ) -> FileReport:
     """Rewrite the model file `model_path` and write it to `output_path`.
 
@@ -164,9 +143,16 @@ def rewrite_file(
         model_path: a `.keras` or `.h5` model file; never modified.
         output_path: the rewritten model (`.keras` or `.h5`, from its suffix);
             not needed with `plan`.
-        mode, constant_value, include, exclude, rules, skip_rules, mode_for,
-            causal_mode, fallback_mode: as `padrewrite.rewrite_model`.
+        mode: as `padrewrite.rewrite_model`.
         onnx_path: also export the rewritten model to this ONNX file.
+        on_stage: called with a `Stage` when each stage starts and ends.
+
+    The other keyword arguments are the options, gathered once into a
+    `padrewrite.options.JobOptions` (`JobOptions.from_keywords`; `run_file`
+    takes that value):
+
+        constant_value, include, exclude, rules, skip_rules, mode_for,
+            causal_mode, fallback_mode: as `padrewrite.rewrite_model`.
         opset, hoist: as `padrewrite.export_onnx`.
         verify: reload the written file and check that it computes what the
             rewritten model computes, with the original's output names,
@@ -194,7 +180,6 @@ def rewrite_file(
         runtime: the engine the ONNX file is exported for and checked on:
             "onnxruntime" or "openvino" (`padrewrite.engines`; OpenVINO gets
             circular pads as Slice+Concat at every opset).
-        on_stage: called with a `Stage` when each stage starts and ends.
 
     Returns:
         A `FileReport`; false (status "failed") when a check failed, in which
@@ -205,18 +190,22 @@ def rewrite_file(
             what to do); nothing was written.
         InternalError: an unanticipated failure (a bug); nothing was written.
     """
-    job = _Job(on_stage)
+    options = JobOptions.from_keywords(mode=mode, **keywords)
+    return run_file(model_path, output_path, options, onnx_path=onnx_path, on_stage=on_stage)
+
+
+def run_file(
+    model_path,
+    output_path,
+    options: JobOptions,
+    *,
+    onnx_path=None,
+    on_stage: Callable[[Stage], None] | None = None,
+) -> FileReport:
+    """`rewrite_file` with its options as one value: what the command calls."""
+    job = _Job(options, on_stage)
     with _classified_errors(job.relabel):
-        return job.run(
-            model_path, output_path, mode, constant_value, onnx_path, opset, hoist, verify,
-            plan, dict(include=tuple(include), exclude=tuple(exclude), rules=tuple(rules),
-                       skip_rules=tuple(skip_rules), mode_for=mode_for,
-                       causal_mode=causal_mode, fallback_mode=fallback_mode),
-            dict(atol=atol, rtol=rtol, samples=samples, input_shapes=input_shapes or None,
-                 runtime=runtime),
-            tuple(imports), safe_mode, bisect, drift or drift_png is not None,
-            None if drift_png is None else Path(drift_png),
-        )
+        return job.run(model_path, output_path, onnx_path)
 
 
 @contextlib.contextmanager
@@ -295,22 +284,37 @@ def batch_targets(model_paths, output_dir, onnx: bool = False) -> list[tuple]:
 def rewrite_files(
     model_paths,
     output_dir,
-    mode: str = "reflect",
+    mode="reflect",
     *,
     onnx: bool = False,
     on_model: Callable[[int, FileOutcome | None, Path], None] | None = None,
     on_stage: Callable[[Stage], None] | None = None,
-    **options,
+    **keywords,
 ) -> tuple[FileOutcome, ...]:
     """`rewrite_file` for each model in one process, continuing past failures.
 
     Outputs go to `output_dir` (created if missing) as `batch_targets` says.
-    `options` are `rewrite_file`'s. `on_model(index, None, path)` is called when
+    `keywords` are `rewrite_file`'s. `on_model(index, None, path)` is called when
     a model starts and `on_model(index, outcome, path)` when it is done. An
     `InputError` or `InternalError` of one model is recorded in its outcome
     (exit code 2 or 3) and the next model runs; nothing is written for it.
     Keras' global state (layer name counters) is cleared between models.
     """
+    options = JobOptions.from_keywords("rewrite_files", mode=mode, **keywords)
+    return run_files(model_paths, output_dir, options, onnx=onnx, on_model=on_model,
+                     on_stage=on_stage)
+
+
+def run_files(
+    model_paths,
+    output_dir,
+    options: JobOptions,
+    *,
+    onnx: bool = False,
+    on_model: Callable[[int, FileOutcome | None, Path], None] | None = None,
+    on_stage: Callable[[Stage], None] | None = None,
+) -> tuple[FileOutcome, ...]:
+    """`rewrite_files` with its options as one value: what the command calls."""
     import keras
 
     targets = batch_targets(model_paths, output_dir, onnx)
@@ -322,24 +326,29 @@ def rewrite_files(
             on_model(index, None, model_path)
         if index:
             keras.backend.clear_session()
-        start = time.perf_counter()
-        outcome = FileOutcome(str(model_path), None if output_path is None else str(output_path),
-                              None if onnx_path is None else str(onnx_path), 0.0)
-        try:
-            report = rewrite_file(model_path, output_path, mode, onnx_path=onnx_path,
-                                  on_stage=on_stage, **options)
-            outcome = dataclasses.replace(
-                outcome, report=report, exit_code=EXIT_OK if report else EXIT_FAILED
-            )
-        except InputError as error:
-            outcome = dataclasses.replace(outcome, error=str(error), exit_code=EXIT_USAGE)
-        except InternalError as error:
-            outcome = dataclasses.replace(outcome, error=str(error), exit_code=EXIT_BUG)
-        outcome = dataclasses.replace(outcome, seconds=time.perf_counter() - start)
+        outcome = _run_one(model_path, output_path, onnx_path, options, on_stage)
         outcomes.append(outcome)
         if on_model is not None:
             on_model(index, outcome, model_path)
     return tuple(outcomes)
+
+
+def _run_one(model_path, output_path, onnx_path, options, on_stage) -> FileOutcome:
+    """One model of `run_files`: its report, or the error that stopped it."""
+    start = time.perf_counter()
+    outcome = FileOutcome(str(model_path), None if output_path is None else str(output_path),
+                          None if onnx_path is None else str(onnx_path), 0.0)
+    try:
+        report = run_file(model_path, output_path, options, onnx_path=onnx_path,
+                          on_stage=on_stage)
+        outcome = dataclasses.replace(
+            outcome, report=report, exit_code=EXIT_OK if report else EXIT_FAILED
+        )
+    except InputError as error:
+        outcome = dataclasses.replace(outcome, error=str(error), exit_code=EXIT_USAGE)
+    except InternalError as error:
+        outcome = dataclasses.replace(outcome, error=str(error), exit_code=EXIT_BUG)
+    return dataclasses.replace(outcome, seconds=time.perf_counter() - start)
 
 
 def verify_file(
@@ -365,36 +374,60 @@ def verify_file(
     "openvino"). Raises `InputError` for a missing or unreadable file (or one
     the engine cannot load) and `InternalError` for a bug.
     """
+    options = JobOptions(
+        export=ExportOptions(runtime=runtime),
+        checks=VerifyOptions(atol=atol, rtol=rtol, samples=samples, input_shapes=input_shapes,
+                             bisect=bisect),
+        imports=imports, safe_mode=safe_mode,
+    )
+    return verify_pair(model_path, onnx_path, options)
+
+
+def verify_pair(model_path, onnx_path, options: JobOptions):
+    """`verify_file` with its options as one value (`checks`, `export.runtime`,
+    `imports`, `safe_mode` are read): what `padrewrite verify` calls."""
     with _classified_errors():
         from padrewrite.io import check_model_path, import_modules, load_model
         from padrewrite.parity import bisect_parity, check_parity
 
+        checks, runtime = options.checks, options.export.runtime
         model_path = check_model_path(model_path)
         onnx_path = Path(onnx_path)
         if not onnx_path.is_file():
             raise InputError(f"{onnx_path}: no such file; give the ONNX file to check.")
-        import_modules(tuple(imports))
-        model = load_model(model_path, safe_mode=safe_mode)
+        import_modules(options.imports)
+        model = load_model(model_path, safe_mode=options.safe_mode)
         report = check_parity(
-            model, onnx_path, atol=atol, rtol=rtol, samples=samples,
-            input_shapes=input_shapes or None, runtime=runtime,
+            model, onnx_path, atol=checks.atol, rtol=checks.rtol, samples=checks.samples,
+            input_shapes=checks.shapes, runtime=runtime,
         )
-        if bisect or not report:
-            report = bisect_parity(model, onnx_path, report, samples)
+        if checks.bisect or not report:
+            report = bisect_parity(model, onnx_path, report, checks.samples)
         return report
 
 
-class _Job:
-    """State of one `rewrite_file` run: staged paths, stage timings."""
+class _Paths(NamedTuple):
+    """One job's checked paths; `output` and `onnx` are None in a plan."""
 
-    def __init__(self, on_stage):
+    input: Path
+    output: Path | None
+    onnx: Path | None
+
+
+class _Job:
+    """One `run_file`: its options, staged paths, stage timings and notes.
+
+    One method per stage, each returning its record; `run` calls them in order.
+    """
+
+    def __init__(self, options: JobOptions, on_stage):
+        self.options = options
         self.on_stage = on_stage
         self.stages: list[Stage] = []
         self.staged: dict[str, str] = {}
         self.load_notes: list[str] = []
         self.save_notes: list[str] = []
         self.drift = None
-        self.drift_png = None
 
     def relabel(self, text: str) -> str:
         """`text` with every temporary path replaced by the path it stands for."""
@@ -413,148 +446,140 @@ class _Job:
         if self.on_stage is not None:
             self.on_stage(done)
 
-    def run(self, model_path, output_path, mode, constant_value, onnx_path, opset, hoist,
-            verify, plan, selection, parity_options, imports, safe_mode, bisect, drift,
-            drift_png):
-        from padrewrite.io import (
-            MODEL_SUFFIXES,
-            check_model_path,
-            check_output_path,
-            import_modules,
-            load_model,
-        )
+    def run(self, model_path, output_path, onnx_path) -> FileReport:
+        from padrewrite.io import import_modules
         from padrewrite.modes import parse_mode
 
-        mode = parse_mode(mode)
-        model_path = check_model_path(model_path)
-        if drift_png is not None:
-            from padrewrite.drift import check_plotting
+        mode = parse_mode(self.options.rewrite.mode)
+        paths = self.check_paths(model_path, output_path, onnx_path)
+        import_modules(self.options.imports)
+        original = self.load(paths.input)
+        rewritten, rewrite = self.rewrite(original, mode)
+        if rewritten is not None and self.options.checks.drift:
+            self.drift = self.measure_drift(original, rewritten, rewrite)
+        if rewritten is None or self.options.plan:
+            return self.report("planned", paths.input, rewrite)
+        return self.write(original, rewritten, rewrite, paths)
 
-            if plan:
-                raise InputError("`drift_png` (--drift-png) writes a file: not with plan (--plan).")
-            if not drift_png.parent.is_dir():
-                raise InputError(
-                    f"{drift_png.parent} is not a directory. Received: drift_png={drift_png}"
-                )
-            check_plotting()
-        if not plan:
-            if output_path is None:
-                raise InputError(
-                    "`output_path` is required (-o/--output); use plan=True (--plan) "
-                    "to write nothing."
-                )
-            output_path = check_output_path(output_path, (model_path,), MODEL_SUFFIXES, "model")
-            if onnx_path is not None:
-                onnx_path = check_output_path(
-                    onnx_path, (model_path, output_path), (".onnx",), "ONNX"
-                )
-        import_modules(imports)
-        with self.stage("load", f"loading {model_path}"):
-            original = load_model(model_path, safe_mode=safe_mode, notes=self.load_notes)
+    def check_paths(self, model_path, output_path, onnx_path) -> _Paths:
+        """The paths, checked before anything loads (no file in a plan)."""
+        from padrewrite.io import MODEL_SUFFIXES, check_model_path, check_output_path
+
+        model_path = check_model_path(model_path)
+        self.check_drift_png()
+        if self.options.plan:
+            return _Paths(model_path, None, None)
+        if output_path is None:
+            raise InputError(
+                "`output_path` is required (-o/--output); use plan=True (--plan) "
+                "to write nothing."
+            )
+        output_path = check_output_path(output_path, (model_path,), MODEL_SUFFIXES, "model")
+        if onnx_path is not None:
+            onnx_path = check_output_path(
+                onnx_path, (model_path, output_path), (".onnx",), "ONNX"
+            )
+        return _Paths(model_path, output_path, onnx_path)
+
+    def check_drift_png(self) -> None:
+        path = self.options.checks.drift_png
+        if path is None:
+            return
+        from padrewrite.drift import check_plotting
+
+        if self.options.plan:
+            raise InputError("`drift_png` (--drift-png) writes a file: not with plan (--plan).")
+        if not path.parent.is_dir():
+            raise InputError(f"{path.parent} is not a directory. Received: drift_png={path}")
+        check_plotting()
+
+    def load(self, path: Path):
+        from padrewrite.io import load_model
+
+        with self.stage("load", f"loading {path}"):
+            return load_model(path, safe_mode=self.options.safe_mode, notes=self.load_notes)
+
+    def rewrite(self, original, mode):
+        """`(rewritten model, RewriteReport)`; the model is None when the choices
+        refuse layers in a plan (the report lists them, action "refused")."""
         from padrewrite.rewrite import RewriteError, rewrite_model
 
+        choices = self.options.rewrite
         with self.stage("rewrite", f"rewriting ({mode})"):
             try:
-                result = rewrite_model(original, mode, constant_value, **selection)
+                result = rewrite_model(original, mode, choices.constant_value,
+                                       **choices.selection())
             except RewriteError as error:
-                if not plan or error.report is None:
+                if not self.options.plan or error.report is None:
                     raise
-                return self._report("planned", model_path, None, None, error.report)
-        if not result.report.rewritten and result.report.notes:
+                return None, error.report
+        report = result.report
+        if not report.rewritten and report.notes:
             # The input model itself is written: no class change, no shared layer.
-            result = dataclasses.replace(
-                result, report=dataclasses.replace(result.report, notes=())
-            )
-        if drift:
-            from padrewrite.drift import measure_drift
+            report = dataclasses.replace(report, notes=())
+        return result.model, report
 
-            with self.stage("drift", "comparing the rewritten model with the original"):
-                self.drift = measure_drift(
-                    original, result.model, result.report,
-                    samples=parity_options["samples"],
-                    input_shapes=parity_options["input_shapes"],
-                )
-        if plan:
-            return self._report("planned", model_path, None, None, result.report)
-        self.drift_png = drift_png
-        return self._write(
-            original, result, model_path, output_path, onnx_path, opset, hoist, verify,
-            parity_options, safe_mode, exact=_computes_the_original(result.report),
-            bisect=bisect,
-        )
+    def measure_drift(self, original, rewritten, rewrite):
+        from padrewrite.drift import measure_drift
 
-    def _write(self, original, result, model_path, output_path, onnx_path, opset, hoist,
-               verify, parity_options, safe_mode, exact, bisect=False):
-        from padrewrite.io import promote, save_model, staged_file
+        checks = self.options.checks
+        with self.stage("drift", "comparing the rewritten model with the original"):
+            return measure_drift(original, rewritten, rewrite, samples=checks.samples,
+                                 input_shapes=checks.shapes)
 
-        export = reload = keras_check = parity = None
+    def write(self, original, rewritten, rewrite, paths: _Paths) -> FileReport:
+        """Save, reload, export and check staged files; promote them if all passed."""
+        verify = self.options.checks.verify
+        # Nothing rewritten: write the model as loaded, class and all.
+        model = rewritten if rewrite.rewritten else original
         with contextlib.ExitStack() as stack:
-            staged_model = stack.enter_context(staged_file(output_path))
-            self.staged[str(staged_model)] = str(output_path)
-            # Nothing rewritten: write the model as loaded, class and all.
-            model = result.model if result.report.rewritten else original
-            with self.stage("save", f"saving {output_path}"):
-                save_model(model, staged_model)
-            with self.stage("reload", f"reloading {output_path}"):
-                reloaded, reload = _reload(staged_model, output_path, safe_mode, full=verify)
-                if not reload and staged_model.suffix.lower() == ".keras":
-                    reloaded, reload = self._repair(staged_model, output_path, safe_mode,
-                                                    verify, reload)
+            staged_model = self.staged_path(stack, paths.output)
+            self.save(model, staged_model, paths.output)
+            reloaded, reload = self.reload(staged_model, paths.output)
             if not reload:
-                return self._report("failed", model_path, None, None, result.report,
-                                    reload=reload)
-            staged_onnx = None
-            if onnx_path is not None:
-                staged_onnx = stack.enter_context(staged_file(onnx_path))
-                self.staged[str(staged_onnx)] = str(onnx_path)
-                with self.stage("export", f"exporting {onnx_path}"):
-                    export = _export_rewritten(model, staged_onnx, opset, hoist,
-                                               parity_options["runtime"])
-                export = dataclasses.replace(export, path=str(onnx_path))
+                return self.report("failed", paths.input, rewrite, reload=reload)
+            staged_onnx = export = keras_check = parity = None
+            if paths.onnx is not None:
+                staged_onnx = self.staged_path(stack, paths.onnx)
+                export = self.export(model, staged_onnx, paths.onnx)
             if verify:
-                from padrewrite.keras_check import check_saved_model
+                keras_check = self.verify_keras(original, model, reloaded, paths.output,
+                                                rewrite)
+            if verify and staged_onnx is not None:
+                parity = self.verify_onnx(original, model, staged_onnx, paths.onnx)
+            checks = dict(export=export, reload=reload, keras_check=keras_check, parity=parity)
+            if any(check is not None and not check for check in (keras_check, parity)):
+                return self.report("failed", paths.input, rewrite, **checks)
+            self.draw_heatmaps()
+            self.promote((staged_model, paths.output), (staged_onnx, paths.onnx))
+        return self.report("passed" if verify else "written", paths.input, rewrite,
+                           output=paths.output, onnx=paths.onnx, **checks)
 
-                with self.stage("verify", f"checking {output_path}"):
-                    keras_check = check_saved_model(
-                        original, model, reloaded, output_path, exact=exact,
-                        input_shapes=parity_options["input_shapes"],
-                    )
-                if staged_onnx is not None:
-                    from padrewrite.parity import bisect_parity
+    def staged_path(self, stack: contextlib.ExitStack, target: Path) -> Path:
+        """A temporary path beside `target`, removed with `stack` unless promoted."""
+        from padrewrite.atomic import staged_path
 
-                    with self.stage("parity", f"checking {onnx_path} with "
-                                              f"{parity_options['runtime']}"):
-                        # The Keras check proved the file computes what `model` does.
-                        parity = _check_written_onnx(model, staged_onnx, parity_options,
-                                                     original)
-                    if bisect or not parity:
-                        with self.stage("bisect", "comparing layer by layer"):
-                            parity = bisect_parity(
-                                model, staged_onnx, parity, parity_options["samples"]
-                            )
-                    parity = dataclasses.replace(parity, onnx_path=str(onnx_path))
-            failed = (keras_check is not None and not keras_check) or (
-                parity is not None and not parity
-            )
-            if failed:
-                return self._report(
-                    "failed", model_path, None, None, result.report, export=export,
-                    reload=reload, keras_check=keras_check, parity=parity,
-                )
-            if self.drift_png is not None and self.drift is not None:
-                with self.stage("heatmap", f"drawing {self.drift_png}"):
-                    self.drift = _draw_heatmaps(self.drift, self.drift_png)
-            with self.stage("promote", "renaming the files into place"):
-                promote(staged_model, output_path)
-                if staged_onnx is not None:
-                    promote(staged_onnx, onnx_path)
-        return self._report(
-            "passed" if verify else "written", model_path, output_path, onnx_path,
-            result.report, export=export, reload=reload, keras_check=keras_check,
-            parity=parity,
-        )
+        staged = stack.enter_context(staged_path(target))
+        self.staged[str(staged)] = str(target)
+        return staged
 
-    def _repair(self, staged, target, safe_mode, full, failed):
+    def save(self, model, staged: Path, target: Path) -> None:
+        from padrewrite.io import save_model
+
+        with self.stage("save", f"saving {target}"):
+            save_model(model, staged)
+
+    def reload(self, staged: Path, target: Path):
+        """`(model or None, ReloadCheck)`: the written file deserialized again (the
+        architecture only, unless `verify`)."""
+        full = self.options.checks.verify
+        with self.stage("reload", f"reloading {target}"):
+            reloaded, check = _reload(staged, target, self.options.safe_mode, full=full)
+            if not check and staged.suffix.lower() == ".keras":
+                reloaded, check = self._repair(staged, target, full, check)
+        return reloaded, check
+
+    def _repair(self, staged, target, full, failed):
         """Retry a reload that failed once graph layers build from their calls (see
         `padrewrite.saved_config`); keep the first failure if that does not help."""
         from padrewrite.saved_config import drop_graph_build_configs
@@ -562,7 +587,7 @@ class _Job:
         changed = drop_graph_build_configs(staged)
         if not changed:
             return None, failed
-        reloaded, reload = _reload(staged, target, safe_mode, full=full)
+        reloaded, reload = _reload(staged, target, self.options.safe_mode, full=full)
         if not reload:
             return None, failed
         self.save_notes.append(
@@ -572,12 +597,63 @@ class _Job:
         )
         return reloaded, reload
 
-    def _report(self, status, model_path, output_path, onnx_path, rewrite, **checks):
+    def export(self, model, staged: Path, target: Path):
+        """The `ExportReport` of the ONNX file written at `staged`, naming `target`."""
+        with self.stage("export", f"exporting {target}"):
+            export = _export_rewritten(model, staged, self.options.export)
+        return dataclasses.replace(export, path=str(target))
+
+    def verify_keras(self, original, model, reloaded, target: Path, rewrite):
+        """The `KerasCheckReport` of the reloaded file against `model` (and the original)."""
+        from padrewrite.keras_check import check_saved_model
+
+        with self.stage("verify", f"checking {target}"):
+            return check_saved_model(
+                original, model, reloaded, target, exact=_computes_the_original(rewrite),
+                input_shapes=self.options.checks.shapes,
+            )
+
+    def verify_onnx(self, original, model, staged: Path, target: Path):
+        """The `ParityReport` of the ONNX file against `model`, bisected on failure
+        (or with `bisect`)."""
+        runtime = self.options.export.runtime
+        with self.stage("parity", f"checking {target} with {runtime}"):
+            # The Keras check proved the file computes what `model` does.
+            parity = _check_written_onnx(model, staged, self.options.checks, runtime, original)
+        if self.options.checks.bisect or not parity:
+            parity = self.bisect(model, staged, parity)
+        return dataclasses.replace(parity, onnx_path=str(target))
+
+    def bisect(self, model, staged: Path, parity):
+        """`parity` with its `divergence`: the first layer departing from Keras."""
+        from padrewrite.parity import bisect_parity
+
+        with self.stage("bisect", "comparing layer by layer"):
+            return bisect_parity(model, staged, parity, self.options.checks.samples)
+
+    def draw_heatmaps(self) -> None:
+        """With `drift_png`, draw the drift's heat maps (once every check passed)."""
+        path = self.options.checks.drift_png
+        if path is None or self.drift is None:
+            return
+        with self.stage("heatmap", f"drawing {path}"):
+            self.drift = _draw_heatmaps(self.drift, path)
+
+    def promote(self, *pairs) -> None:
+        """Rename each staged file (`(staged, target)`; None: none staged) into place."""
+        from padrewrite.atomic import promote
+
+        with self.stage("promote", "renaming the files into place"):
+            for staged, target in pairs:
+                if staged is not None:
+                    promote(staged, target)
+
+    def report(self, status, model_path, rewrite, *, output=None, onnx=None, **checks):
         return FileReport(
             status=status,
             input=str(model_path),
-            output=None if output_path is None else str(output_path),
-            onnx=None if onnx_path is None else str(onnx_path),
+            output=None if output is None else str(output),
+            onnx=None if onnx is None else str(onnx),
             rewrite=rewrite,
             load_notes=tuple(self.load_notes),
             save_notes=tuple(self.save_notes),
@@ -587,7 +663,7 @@ class _Job:
         )
 
 
-def _export_rewritten(model, path, opset, hoist, runtime):
+def _export_rewritten(model, path, options: ExportOptions):
     """`export_onnx` of a model padrewrite rewrote: a refusal (the options, the
     model's dtype policy) is the user's to change; any other export failure is
     padrewrite's or the exporter's, never the input's (exit 3)."""
@@ -595,7 +671,8 @@ def _export_rewritten(model, path, opset, hoist, runtime):
     from padrewrite.onnx.graph import ExportError, ExportRefused
 
     try:
-        return export_onnx(model, path, opset=opset, hoist=hoist, runtime=runtime)
+        return export_onnx(model, path, opset=options.opset, hoist=options.hoist,
+                           runtime=options.runtime)
     except ExportRefused:
         raise
     except ExportError as error:
@@ -604,7 +681,7 @@ def _export_rewritten(model, path, opset, hoist, runtime):
         ) from error
 
 
-def _check_written_onnx(model, path, parity_options, original):
+def _check_written_onnx(model, path, checks: VerifyOptions, runtime: str, original):
     """`check_parity` on the file padrewrite just wrote: an engine that cannot load
     it fails the check (exit 1, the engine's reason), it does not blame the input.
     `original` is the model `model` was rewritten from (a `model` failing where it
@@ -613,11 +690,13 @@ def _check_written_onnx(model, path, parity_options, original):
     from padrewrite.parity import check_parity, unloadable_report
 
     try:
-        return check_parity(model, path, **parity_options, original=original)
+        return check_parity(
+            model, path, atol=checks.atol, rtol=checks.rtol, samples=checks.samples,
+            input_shapes=checks.shapes, runtime=runtime, original=original,
+        )
     except EngineLoadError as error:
         return unloadable_report(
-            model, path, error.reason, atol=parity_options["atol"],
-            rtol=parity_options["rtol"], runtime=parity_options["runtime"],
+            model, path, error.reason, atol=checks.atol, rtol=checks.rtol, runtime=runtime,
         )
 
 

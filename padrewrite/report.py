@@ -1,4 +1,4 @@
-"""Result records of a rewrite and their text rendering (no Keras)."""
+"""Result records of a rewrite (no Keras); `padrewrite.render` turns them into text."""
 
 from __future__ import annotations
 
@@ -75,14 +75,6 @@ class ModelNote:
     def to_dict(self) -> dict:
         return {**asdict(self), "lost": list(self.lost)}
 
-    def line(self) -> str:
-        if self.change == CLASS_CHANGED:
-            text = f"note: '{self.path}' ({self.class_name}) becomes a plain {self.new_class_name}"
-            if self.lost:
-                text += f"; not kept: {', '.join(self.lost)}"
-            return f"{text} ({self.reason})"
-        return f"note: '{self.path}' ({self.class_name}) {self.reason}"
-
 
 @dataclass(frozen=True)
 class RewriteReport:
@@ -130,33 +122,9 @@ class RewriteReport:
 
     def summary(self) -> str:
         """One line, e.g. `rewrote 16 of 53 convolutions (reflect); 0 skipped`."""
-        parts = []
-        for kind, plural in (
-            ("convolution", "convolutions"),
-            ("padding", "padding layers"),
-            ("pooling", "pooling layers"),
-        ):
-            records = [r for r in self.records if r.kind == kind]
-            if records or kind == "convolution":
-                done = sum(r.action in (REWRITTEN, FALLBACK) for r in records)
-                parts.append(f"{done} of {len(records)} {plural}")
-        mode = self.mode
-        if mode == "constant":
-            mode = f"constant {self.constant_value:g}"
-        choices = [mode, *(f"{glob}={choice}" for glob, choice in self.mode_for)]
-        if self.causal_mode is not None:
-            choices.append(f"causal {self.causal_mode}")
-        text = f"rewrote {', '.join(parts)} ({'; '.join(choices)}); {len(self.skipped)} skipped"
-        if self.fallback:
-            text += f"; {len(self.fallback)} with fallback {self.fallback_mode}"
-        if self.not_causal:
-            text += f"; {len(self.not_causal)} causal convolution(s) no longer causal"
-        adopted = [r for r in self.rewritten if r.computed is not None]
-        if adopted:
-            text += f"; {len(adopted)} hand-written padding layer(s) adopted"
-        if self.refused:
-            text += f"; {len(self.refused)} refused"
-        return text
+        from padrewrite.render import rewrite_summary
+
+        return rewrite_summary(self)
 
     def to_dict(self) -> dict:
         return {
@@ -178,31 +146,3 @@ class RewriteReport:
             "layers": [r.to_dict() for r in self.records],
             "notes": [note.to_dict() for note in self.notes],
         }
-
-
-def format_pads(pads) -> str:
-    if pads is None:
-        return "-"
-    return " ".join("runtime" if p is None else f"{p[0]},{p[1]}" for p in pads)
-
-
-def render_table(report: RewriteReport) -> list[str]:
-    """The per-layer table as plain text lines."""
-    header = ("layer", "class", "action", "mode", "pads", "reason")
-    rows = [
-        (
-            r.path + (f" (call {r.call_index})" if r.call_index else ""),
-            r.class_name,
-            r.action,
-            r.mode or "-",
-            format_pads(r.pads),
-            r.reason,
-        )
-        for r in report.records
-    ]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(5)]
-    lines = []
-    for row in [header, *rows] if rows else []:
-        cells = [cell.ljust(width) for cell, width in zip(row[:5], widths)]
-        lines.append("  ".join([*cells, row[5]]).rstrip())
-    return lines + [note.line() for note in report.notes]

@@ -12,11 +12,10 @@ replayed, so its `build_config` can be dropped.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import zipfile
 from pathlib import Path
+
+from padrewrite.atomic import atomic_path
 
 
 def drop_graph_build_configs(path: Path) -> list[str]:
@@ -33,16 +32,9 @@ def drop_graph_build_configs(path: Path) -> list[str]:
     if not changed:
         return changed
     members["config.json"] = json.dumps(config).encode()
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp.keras")
-    os.close(handle)
-    try:
-        with zipfile.ZipFile(temporary, "w") as archive:
-            for name, data in members.items():
-                archive.writestr(name, data)
-        shutil.move(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+    with atomic_path(path) as temporary, zipfile.ZipFile(temporary, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
     return changed
 
 

@@ -14,10 +14,10 @@ import contextlib
 import dataclasses
 import logging
 import os
-import tempfile
 
 import onnx
 
+from padrewrite.atomic import write_bytes_atomically
 from padrewrite.errors import InputError
 from padrewrite.model_io import ModelIO, describe_io
 from padrewrite.onnx.graph import (
@@ -160,7 +160,7 @@ def export_onnx(
         proto, PassOptions(opset=opset, hoist=hoist, wrap_pad=supports_wrap_pad(runtime))
     )
     _check(proto, load_in_onnxruntime=opset > TF2ONNX_MAX_OPSET)
-    _write_atomically(proto, path)
+    write_bytes_atomically(path, proto.SerializeToString())
     records = {type(result.record): result.record for result in results}
     lowering = records.get(PlaceholderLowering, PlaceholderLowering())
     hoisting = records.get(PadHoisting, PadHoisting())
@@ -382,23 +382,3 @@ def _check(proto, load_in_onnxruntime):
                 f"onnxruntime {onnxruntime.__version__} cannot load the exported "
                 f"model at opset {model_opset(proto)}: {first_line(error)}"
             ) from error
-
-
-def _write_atomically(proto, path):
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(
-        dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(proto.SerializeToString())
-            file.flush()
-            os.fsync(file.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise

@@ -23,7 +23,7 @@ from kernels import run_model
 from padrewrite.errors import InputError
 from padrewrite.keras_internals import base_layer_config
 from padrewrite.rewrite import rewrite_model
-from padrewrite.rules.unreached import config_of
+from padrewrite.rewrite.unreached import config_of
 
 L = keras.layers
 ops = keras.ops

@@ -26,7 +26,7 @@ from padrewrite.modes import format_mode
 from padrewrite.probe import FoundPadding, NotPadding, identify_padding, probe_inputs
 from padrewrite.rules.conv import CONVOLUTIONS
 from padrewrite.rules.rule import CallSite, Leave, Rewrite, Rule
-from padrewrite.rules.unreached import config_of
+from padrewrite.rewrite.unreached import config_of
 
 L = keras.layers
 

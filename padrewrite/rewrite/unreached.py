@@ -3,7 +3,9 @@
 Nothing is silent: a layer with `padding='same'`/`'causal'` that no rule
 rewrites — a recurrent convolution, a layer held by a wrapper or a custom
 layer, a class no rule knows — is reported as skipped with one of these
-reasons.
+reasons. A layer's config is read here too (`config_of`): its `get_config()`,
+or the failure of it with Keras' cause, which the engine and the rules report
+rather than read as "no padding".
 """
 
 from __future__ import annotations

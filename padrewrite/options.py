@@ -21,10 +21,12 @@ __all__ = ["ExportOptions", "JobOptions", "RewriteChoices", "VerifyOptions"]
 
 @dataclasses.dataclass(frozen=True)
 class RewriteChoices:
-    """The arguments of `padrewrite.rewrite_model` (its documentation says what each means).
+    """The rewrite choices as the user gave them (`padrewrite.rewrite_model` says what
+    each means).
 
-    `mode` and `mode_for` are kept as given: the job parses them
-    (`padrewrite.modes`), so that a wrong one is that model's input error.
+    Kept as given: each model's job turns them into the engine's normalised
+    `padrewrite.rewrite.RewriteOptions`, so that a wrong one is that model's
+    input error, and importing this module needs no Keras.
     """
 
     mode: object = "reflect"

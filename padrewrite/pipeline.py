@@ -502,13 +502,14 @@ class _Job:
     def rewrite(self, original, mode):
         """`(rewritten model, RewriteReport)`; the model is None when the choices
         refuse layers in a plan (the report lists them, action "refused")."""
-        from padrewrite.rewrite import RewriteError, rewrite_model
+        from padrewrite.rewrite import RewriteError, RewriteOptions, rewrite_with_options
 
         choices = self.options.rewrite
         with self.stage("rewrite", f"rewriting ({mode})"):
             try:
-                result = rewrite_model(original, mode, choices.constant_value,
-                                       **choices.selection())
+                # The engine's own value, normalised once (a wrong choice: this model's error).
+                options = RewriteOptions(mode, choices.constant_value, **choices.selection())
+                result = rewrite_with_options(original, options)
             except RewriteError as error:
                 if not self.options.plan or error.report is None:
                     raise

@@ -171,7 +171,7 @@ def test_the_library_raises_internal_error_for_bugs(saved, tmp_path, monkeypatch
     def failing_rewrite(*args, **kwargs):
         return 1 / 0
 
-    monkeypatch.setattr(padrewrite.rewrite, "rewrite_model", failing_rewrite)
+    monkeypatch.setattr(padrewrite.rewrite, "rewrite_with_options", failing_rewrite)
     with pytest.raises(InternalError, match="this is a bug") as raised:
         rewrite_file(saved["sequential"], tmp_path / "out.keras")
     assert isinstance(raised.value.error, ZeroDivisionError)

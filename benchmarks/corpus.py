@@ -50,8 +50,8 @@ def _source(entry, directory: Path) -> Path:
 
 def _step(source, directory, name, step, settings):
     from padrewrite.errors import InputError
+    from padrewrite.output.render import keras_check_lines, parity_lines, reload_lines
     from padrewrite.pipeline import rewrite_file
-    from padrewrite.render import keras_check_lines, parity_lines, reload_lines
 
     settings = dict(settings)
     onnx = settings.pop("onnx", False)

@@ -21,9 +21,8 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
-
 import common
+import numpy as np
 from common import log, median, paired_ratio, round_robin, timed
 
 #: (label, mode, opset, hoist). The original is always measured too.
@@ -162,7 +161,7 @@ def run(config):
 
     common.set_tensorflow_threads(1, 1)
     tf.get_logger().setLevel("ERROR")  # one trace per tf.function is intended
-    from padrewrite.io import load_model
+    from padrewrite.keras_side.io import load_model
 
     workdir = Path(config["workdir"])
     names = config["models"]

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 import common
+import numpy as np
 from common import log, median, paired_ratio, round_robin
 
 LAYOUTS = {

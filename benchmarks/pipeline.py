@@ -137,13 +137,13 @@ def _warm_up(workdir: Path, mode):
 
 def _diagnostics(model_path, out: Path, mode):
     """Single timings that split export and verify into their parts."""
-    from padrewrite.io import load_model
-    from padrewrite.keras_check import check_saved_model
-    from padrewrite.onnx import export_onnx
-    from padrewrite.parity import check_parity
-    from padrewrite.rewrite import rewrite_model
-
     import keras
+
+    from padrewrite.keras_side.io import load_model
+    from padrewrite.onnx import export_onnx
+    from padrewrite.rewrite import rewrite_model
+    from padrewrite.verify.keras_check import check_saved_model
+    from padrewrite.verify.parity import check_parity
 
     gc.collect()
     original = load_model(model_path)

@@ -20,7 +20,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import common
 import machine
 import results
 from common import APPLICATIONS, log

@@ -43,7 +43,7 @@ def build_synthetic(layer_count: int, channels: int = 8, size: int = 16):
 def run(config):
     import keras
 
-    from padrewrite.io import load_model, save_model
+    from padrewrite.keras_side.io import load_model, save_model
     from padrewrite.rewrite import rewrite_model
 
     sys.setrecursionlimit(100000)  # Keras builds and maps graphs recursively

@@ -66,8 +66,8 @@ MEASURE = textwrap.dedent("""
     sys.path.insert(0, sys.argv[1])
     sys.path.insert(0, {tests!r})
     import keras, padrewrite
-    from padrewrite.keras_check import check_saved_model
-    from padrewrite.parity import check_parity
+    from padrewrite.verify.keras_check import check_saved_model
+    from padrewrite.verify.parity import check_parity
     directory, exact = sys.argv[2], sys.argv[3] == "constant"
     if "cyclegan" in directory.lower():
         import corpus  # registers its layers

@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "rewrite_model": "padrewrite.rewrite",
     "export_onnx": "padrewrite.onnx.export",
-    "check_parity": "padrewrite.parity",
+    "check_parity": "padrewrite.verify.parity",
     "rewrite_file": "padrewrite.pipeline",
 }
 _LAYER_NAMES = [

@@ -70,8 +70,8 @@ class _DefaultCommandGroup(click.Group):
 
 def _quiet_tensorflow():
     """Import TensorFlow without its start-up chatter on stderr (replayed on failure),
-    with oneDNN unless the user chose (`padrewrite.cpu`)."""
-    from padrewrite.cpu import prefer_onednn
+    with oneDNN unless the user chose (`padrewrite.keras_side.cpu`)."""
+    from padrewrite.keras_side.cpu import prefer_onednn
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     prefer_onednn()
@@ -132,7 +132,7 @@ def _handle_errors(command):
 
 def _write_junit_error(path, model, message):
     """A JUnit file saying the model could not be checked (exit 2 or 3)."""
-    from padrewrite.junit import error_suite, write_junit
+    from padrewrite.output.junit import error_suite, write_junit
 
     write_junit(path, [error_suite(str(model), message)])
 
@@ -141,7 +141,7 @@ def _progress(enabled: bool):
     """A stage callback printing progress on stderr, or None."""
     if not enabled:
         return None
-    from padrewrite.render import progress_line
+    from padrewrite.output.render import progress_line
 
     return lambda stage: click.echo(progress_line(stage), err=True)
 
@@ -309,13 +309,13 @@ def rewrite_command(models, output, onnx_path, plan, verbose, junit, as_json, **
     if onnx_path == _ONNX_IN_OUTPUT_DIR:
         raise UsageFailure("--onnx needs a PATH with a single model, e.g. --onnx out.onnx.")
     _quiet_tensorflow()
-    from padrewrite import render
+    from padrewrite.output import render
     from padrewrite.pipeline import run_file
 
     report = run_file(models[0], output, options, on_stage=on_stage,
                       onnx_path=None if onnx_path is None else Path(onnx_path))
     if junit is not None:
-        from padrewrite.junit import Suite, cases_for_report, write_junit
+        from padrewrite.output.junit import Suite, cases_for_report, write_junit
 
         write_junit(junit, [Suite(str(models[0]), cases_for_report(report))])
     _echo_lines([render.report_json(report)] if as_json
@@ -332,7 +332,7 @@ def _rewrite_many(models, output, onnx_path, options, on_stage, verbose, junit, 
             f"OUTDIR/<stem>.onnx (write --onnx after the models). Received: --onnx {onnx_path}"
         )
     _quiet_tensorflow()
-    from padrewrite import render
+    from padrewrite.output import render
     from padrewrite.pipeline import batch_targets, run_files
 
     output_dir = None if options.plan else output
@@ -345,7 +345,7 @@ def _rewrite_many(models, output, onnx_path, options, on_stage, verbose, junit, 
                          on_model=progress, on_stage=on_stage)
     worst = max(outcome.exit_code for outcome in outcomes)
     if junit is not None:
-        from padrewrite.junit import suites_for_outcomes, write_junit
+        from padrewrite.output.junit import suites_for_outcomes, write_junit
 
         write_junit(junit, suites_for_outcomes(outcomes))
     _echo_lines([render.batch_json(outcomes, worst)] if as_json
@@ -364,12 +364,12 @@ def verify_command(model, onnx_file, junit, as_json, **params):
     """Check that ONNX computes what the Keras MODEL computes (exit 1 if not)."""
     options = _job_options(params)
     _quiet_tensorflow()
-    from padrewrite import render
+    from padrewrite.output import render
     from padrewrite.pipeline import verify_pair
 
     parity = verify_pair(model, onnx_file, options)
     if junit is not None:
-        from padrewrite.junit import Suite, cases_for_parity, write_junit
+        from padrewrite.output.junit import Suite, cases_for_parity, write_junit
 
         write_junit(junit, [Suite(str(model), cases_for_parity(parity))])
     _echo_lines([render.parity_json(parity)] if as_json else render.parity_lines(parity))

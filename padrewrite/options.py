@@ -56,7 +56,7 @@ class RewriteChoices:
 class ExportOptions:
     """How the ONNX file is exported (`padrewrite.export_onnx`), and for which engine.
 
-    `runtime` ("onnxruntime" or "openvino", `padrewrite.engines`) is also the
+    `runtime` ("onnxruntime" or "openvino", `padrewrite.verify.engines`) is also the
     engine the ONNX file is checked on. The ONNX path is the job's, one per model.
     """
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import keras
 
-from padrewrite import keras_internals as internals
 from padrewrite.arithmetic import (
     as_tuple,
     same_pads,
@@ -24,6 +23,7 @@ from padrewrite.arithmetic import (
     spatial_axes,
     split_pad,
 )
+from padrewrite.keras_side import keras_internals as internals
 from padrewrite.layers import pad_tensor
 from padrewrite.modes import (
     axis_modes,

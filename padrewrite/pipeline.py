@@ -27,7 +27,7 @@ from padrewrite.errors import (
     InternalError,
     bug_message,
 )
-from padrewrite.lambdas import lambda_globals_scope
+from padrewrite.keras_side.lambdas import lambda_globals_scope
 from padrewrite.options import ExportOptions, JobOptions, VerifyOptions
 
 __all__ = [
@@ -170,15 +170,15 @@ def rewrite_file(
         safe_mode: Keras safe mode for loading (False allows Lambda layers).
         bisect: compare the layers with the ONNX tensors even when the ONNX
             parity check passes (it always does when it fails): the report's
-            `parity.divergence` (`padrewrite.bisect`).
+            `parity.divergence` (`padrewrite.verify.bisect`).
         drift: measure how much the rewritten model's outputs differ from the
-            original's on the same random inputs (`padrewrite.drift`):
+            original's on the same random inputs (`padrewrite.verify.drift`):
             the report's `drift`.
         drift_png: also draw a heat map of that difference for each 4D output
             to this PNG file (`<stem>-<output>.png` for several); implies
             `drift`; needs matplotlib; written with the other files only.
         runtime: the engine the ONNX file is exported for and checked on:
-            "onnxruntime" or "openvino" (`padrewrite.engines`; OpenVINO gets
+            "onnxruntime" or "openvino" (`padrewrite.verify.engines`; OpenVINO gets
             circular pads as Slice+Concat at every opset).
 
     Returns:
@@ -367,10 +367,10 @@ def verify_file(
     """Check that the ONNX file computes what the Keras model file computes.
 
     The parity check of `rewrite_file` on an existing pair (a CI job gating on
-    files written earlier). Returns a `padrewrite.parity.ParityReport` (false
+    files written earlier). Returns a `padrewrite.verify.parity.ParityReport` (false
     when an output differs); when it fails, or with `bisect`, its `divergence`
     names the first layer whose ONNX tensor departs from Keras
-    (`padrewrite.bisect`). `runtime` is the engine ("onnxruntime" or
+    (`padrewrite.verify.bisect`). `runtime` is the engine ("onnxruntime" or
     "openvino"). Raises `InputError` for a missing or unreadable file (or one
     the engine cannot load) and `InternalError` for a bug.
     """
@@ -387,8 +387,12 @@ def verify_pair(model_path, onnx_path, options: JobOptions):
     """`verify_file` with its options as one value (`checks`, `export.runtime`,
     `imports`, `safe_mode` are read): what `padrewrite verify` calls."""
     with _classified_errors():
-        from padrewrite.io import check_model_path, import_modules, load_model
-        from padrewrite.parity import bisect_parity, check_parity
+        from padrewrite.keras_side.io import (
+            check_model_path,
+            import_modules,
+            load_model,
+        )
+        from padrewrite.verify.parity import bisect_parity, check_parity
 
         checks, runtime = options.checks, options.export.runtime
         model_path = check_model_path(model_path)
@@ -447,7 +451,7 @@ class _Job:
             self.on_stage(done)
 
     def run(self, model_path, output_path, onnx_path) -> FileReport:
-        from padrewrite.io import import_modules
+        from padrewrite.keras_side.io import import_modules
         from padrewrite.modes import parse_mode
 
         mode = parse_mode(self.options.rewrite.mode)
@@ -463,7 +467,11 @@ class _Job:
 
     def check_paths(self, model_path, output_path, onnx_path) -> _Paths:
         """The paths, checked before anything loads (no file in a plan)."""
-        from padrewrite.io import MODEL_SUFFIXES, check_model_path, check_output_path
+        from padrewrite.keras_side.io import (
+            MODEL_SUFFIXES,
+            check_model_path,
+            check_output_path,
+        )
 
         model_path = check_model_path(model_path)
         self.check_drift_png()
@@ -485,7 +493,7 @@ class _Job:
         path = self.options.checks.drift_png
         if path is None:
             return
-        from padrewrite.drift import check_plotting
+        from padrewrite.verify.drift import check_plotting
 
         if self.options.plan:
             raise InputError("`drift_png` (--drift-png) writes a file: not with plan (--plan).")
@@ -494,7 +502,7 @@ class _Job:
         check_plotting()
 
     def load(self, path: Path):
-        from padrewrite.io import load_model
+        from padrewrite.keras_side.io import load_model
 
         with self.stage("load", f"loading {path}"):
             return load_model(path, safe_mode=self.options.safe_mode, notes=self.load_notes)
@@ -502,7 +510,11 @@ class _Job:
     def rewrite(self, original, mode):
         """`(rewritten model, RewriteReport)`; the model is None when the choices
         refuse layers in a plan (the report lists them, action "refused")."""
-        from padrewrite.rewrite import RewriteError, RewriteOptions, rewrite_with_options
+        from padrewrite.rewrite import (
+            RewriteError,
+            RewriteOptions,
+            rewrite_with_options,
+        )
 
         choices = self.options.rewrite
         with self.stage("rewrite", f"rewriting ({mode})"):
@@ -521,7 +533,7 @@ class _Job:
         return result.model, report
 
     def measure_drift(self, original, rewritten, rewrite):
-        from padrewrite.drift import measure_drift
+        from padrewrite.verify.drift import measure_drift
 
         checks = self.options.checks
         with self.stage("drift", "comparing the rewritten model with the original"):
@@ -565,7 +577,7 @@ class _Job:
         return staged
 
     def save(self, model, staged: Path, target: Path) -> None:
-        from padrewrite.io import save_model
+        from padrewrite.keras_side.io import save_model
 
         with self.stage("save", f"saving {target}"):
             save_model(model, staged)
@@ -582,8 +594,8 @@ class _Job:
 
     def _repair(self, staged, target, full, failed):
         """Retry a reload that failed once graph layers build from their calls (see
-        `padrewrite.saved_config`); keep the first failure if that does not help."""
-        from padrewrite.saved_config import drop_graph_build_configs
+        `padrewrite.keras_side.saved_config`); keep the first failure if that does not help."""
+        from padrewrite.keras_side.saved_config import drop_graph_build_configs
 
         changed = drop_graph_build_configs(staged)
         if not changed:
@@ -606,7 +618,7 @@ class _Job:
 
     def verify_keras(self, original, model, reloaded, target: Path, rewrite):
         """The `KerasCheckReport` of the reloaded file against `model` (and the original)."""
-        from padrewrite.keras_check import check_saved_model
+        from padrewrite.verify.keras_check import check_saved_model
 
         with self.stage("verify", f"checking {target}"):
             return check_saved_model(
@@ -627,7 +639,7 @@ class _Job:
 
     def bisect(self, model, staged: Path, parity):
         """`parity` with its `divergence`: the first layer departing from Keras."""
-        from padrewrite.parity import bisect_parity
+        from padrewrite.verify.parity import bisect_parity
 
         with self.stage("bisect", "comparing layer by layer"):
             return bisect_parity(model, staged, parity, self.options.checks.samples)
@@ -687,8 +699,8 @@ def _check_written_onnx(model, path, checks: VerifyOptions, runtime: str, origin
     it fails the check (exit 1, the engine's reason), it does not blame the input.
     `original` is the model `model` was rewritten from (a `model` failing where it
     runs is a bug)."""
-    from padrewrite.engines import EngineLoadError
-    from padrewrite.parity import check_parity, unloadable_report
+    from padrewrite.verify.engines import EngineLoadError
+    from padrewrite.verify.parity import check_parity, unloadable_report
 
     try:
         return check_parity(
@@ -703,7 +715,7 @@ def _check_written_onnx(model, path, checks: VerifyOptions, runtime: str, origin
 
 def _draw_heatmaps(drift, path):
     """`drift` with the heat map of each 4D output drawn, their paths recorded."""
-    from padrewrite.drift import heatmap_paths, save_heatmap
+    from padrewrite.verify.drift import heatmap_paths, save_heatmap
 
     paths = heatmap_paths(path, list(drift.maps))
     outputs = []
@@ -740,7 +752,7 @@ def _reload(staged: Path, target: Path, safe_mode: bool, *, full: bool):
     A `.keras` file is rebuilt from its config alone unless `full`; `.h5`
     files are always loaded whole.
     """
-    from padrewrite.io import load_error_cause
+    from padrewrite.keras_side.io import load_error_cause
 
     method = "full" if full or staged.suffix.lower() != ".keras" else "config"
     scope = contextlib.nullcontext() if safe_mode else lambda_globals_scope()
@@ -761,7 +773,7 @@ def _reload(staged: Path, target: Path, safe_mode: bool, *, full: bool):
 def _load_staged(staged: Path, method: str, safe_mode: bool):
     import keras
 
-    from padrewrite import keras_internals
+    from padrewrite.keras_side import keras_internals
 
     if method == "full":
         return keras.saving.load_model(staged, compile=False, safe_mode=safe_mode)

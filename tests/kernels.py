@@ -2,7 +2,7 @@
 
 With oneDNN off (CPUs without AVX-512, or `TF_ENABLE_ONEDNN_OPTS=0`), TensorFlow's
 kernels refuse channels_first 1D/2D and transposed convolutions and unequal-stride
-depthwise ones (`padrewrite.cpu`). XLA's CPU kernels take them: tests that need a
+depthwise ones (`padrewrite.keras_side.cpu`). XLA's CPU kernels take them: tests that need a
 model's numbers run such a model XLA-compiled, so the suite checks the same
 arithmetic claims on both kernel paths.
 
@@ -12,13 +12,12 @@ explicit zero pad + 'valid', XLA and oneDNN agree); such models run XLA-compiled
 too when oneDNN is off.
 """
 
+import keras
 import numpy as np
 import tensorflow as tf
 
-import keras
-
-from padrewrite.cpu import onednn_enabled, unrunnable_layers
-from padrewrite.keras_internals import flatten_layers
+from padrewrite.keras_side.cpu import onednn_enabled, unrunnable_layers
+from padrewrite.keras_side.keras_internals import flatten_layers
 
 
 def _wrong_same_conv3d(model) -> bool:

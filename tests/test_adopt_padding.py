@@ -20,12 +20,12 @@ import onnx
 import pytest
 import tensorflow as tf
 from cli_helpers import fresh_python, run
-from keras import ops as keras_ops
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from keras import ops as keras_ops
 
 from padrewrite import rewrite_model
-from padrewrite.probe import NotPadding, identify_padding, probe_inputs
+from padrewrite.keras_side.probe import NotPadding, identify_padding, probe_inputs
 
 L = keras.layers
 ADOPT = ("adopt-padding",)
@@ -394,7 +394,7 @@ def test_cli_a_kept_lambda_using_tf_loads_runs_and_reloads_with_unsafe(tmp_path)
     out = tmp_path / "out.keras"
     result = run(source, "--unsafe", "--mode", "constant", "-o", out, "--verify")
     assert result.exit_code == 0, result.output
-    from padrewrite.io import load_model
+    from padrewrite.keras_side.io import load_model
 
     reloaded = load_model(out, safe_mode=False)
     assert type(reloaded.get_layer("pad")) is L.Lambda

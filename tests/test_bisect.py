@@ -5,14 +5,14 @@ import pathlib
 
 import keras
 import numpy as np
-from keras import ops
 import onnx
 import pytest
+from cli_helpers import run
+from keras import ops
 from onnx import numpy_helper
 
-from cli_helpers import run
-from padrewrite.bisect import _LayerStats
 from padrewrite.pipeline import rewrite_file, verify_file
+from padrewrite.verify.bisect import _LayerStats
 
 L = keras.layers
 DEMO = pathlib.Path(__file__).parent.parent / "examples" / "demo_unet.keras"

@@ -10,8 +10,8 @@ import textwrap
 import keras
 import numpy as np
 import pytest
-
 from cli_helpers import run
+
 from padrewrite.cli import RULE_CHOICES
 from padrewrite.rules import RULE_NAMES
 
@@ -237,11 +237,11 @@ def test_corrupt_or_truncated_keras_file(models, tmp_path, content):
 
 
 def test_output_directory_not_writable(models, tmp_path, monkeypatch):
-    import padrewrite.io
+    import padrewrite.keras_side.io
 
     real_access = os.access
     monkeypatch.setattr(
-        padrewrite.io.os, "access",
+        padrewrite.keras_side.io.os, "access",
         lambda path, mode: False if str(path) == str(tmp_path) and mode & os.W_OK
         else real_access(path, mode),
     )

@@ -12,10 +12,15 @@ import os
 import keras
 import numpy as np
 import pytest
+from cli_helpers import fresh_python, run
 from keras import layers as L
 
-from cli_helpers import fresh_python, run
-from padrewrite.cpu import ONEDNN_VARIABLE, onednn_enabled, prefer_onednn, unrunnable_layers
+from padrewrite.keras_side.cpu import (
+    ONEDNN_VARIABLE,
+    onednn_enabled,
+    prefer_onednn,
+    unrunnable_layers,
+)
 
 
 def _channels_first_1d():
@@ -84,7 +89,7 @@ def test_prefer_onednn_sets_the_variable_only_when_unset():
     environ = {}
     assert prefer_onednn(environ) is False  # TensorFlow is already imported here
     code = (
-        "import os\nfrom padrewrite.cpu import prefer_onednn\n"
+        "import os\nfrom padrewrite.keras_side.cpu import prefer_onednn\n"
         "a = {}\nprint(prefer_onednn(a), a)\n"
         "b = {'TF_ENABLE_ONEDNN_OPTS': '0'}\nprint(prefer_onednn(b), b)\n"
     )
@@ -103,7 +108,7 @@ def test_the_command_asks_for_onednn_unless_the_user_chose(variable, expected):
         env[ONEDNN_VARIABLE] = variable
     code = (
         "import os\nfrom padrewrite import cli\ncli._quiet_tensorflow()\n"
-        "from padrewrite.cpu import onednn_enabled\n"
+        "from padrewrite.keras_side.cpu import onednn_enabled\n"
         f"print(os.environ['{ONEDNN_VARIABLE}'], onednn_enabled())\n"
     )
     import subprocess

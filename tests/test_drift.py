@@ -6,11 +6,11 @@ import pathlib
 
 import keras
 import numpy as np
-from keras import ops
 import onnxruntime
 import pytest
-
 from cli_helpers import run
+from keras import ops
+
 from padrewrite.pipeline import rewrite_file
 
 L = keras.layers

@@ -9,10 +9,10 @@
 
 import keras
 import numpy as np
+from cli_helpers import run
 from keras import layers as L
 from keras import ops
 
-from cli_helpers import run
 from padrewrite.pipeline import rewrite_file
 
 

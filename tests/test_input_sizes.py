@@ -9,11 +9,11 @@ import json
 
 import keras
 import pytest
-
 from cli_helpers import run
+
 from padrewrite.errors import InputError, InternalError
-from padrewrite.parity import make_inputs, run_on_inputs
 from padrewrite.pipeline import rewrite_file
+from padrewrite.verify.parity import make_inputs, run_on_inputs
 
 keras_hub = pytest.importorskip("keras_hub")
 L = keras.layers

@@ -6,9 +6,8 @@ import xml.etree.ElementTree as ET
 import keras
 import onnx
 import pytest
-from onnx import numpy_helper
-
 from cli_helpers import run
+from onnx import numpy_helper
 
 L = keras.layers
 

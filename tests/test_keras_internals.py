@@ -1,7 +1,7 @@
 """Smoke tests: every private Keras API padrewrite relies on still exists and behaves.
 
 When a Keras release changes one, the test named after it fails, and
-`padrewrite.keras_internals` raises `KerasInternalsError` naming it.
+`padrewrite.keras_side.keras_internals` raises `KerasInternalsError` naming it.
 """
 
 import pathlib
@@ -10,7 +10,7 @@ import re
 import keras
 import pytest
 
-from padrewrite import keras_internals as internals
+from padrewrite.keras_side import keras_internals as internals
 
 L = keras.layers
 

@@ -13,8 +13,6 @@ the collection instead of silently running something else.
 
 # padrewrite first: when this module is the first to import Keras, Keras is
 # loaded from inside padrewrite.layers (the order a user's script may have).
-from padrewrite import ConstantPadding1D, ConstantPadding2D, ConstantPadding3D
-
 import importlib
 import importlib.util
 import linecache
@@ -22,9 +20,10 @@ import os
 import re
 import unittest
 
+from cli_helpers import fresh_python
 from keras.src import layers as keras_src_layers
 
-from cli_helpers import fresh_python
+from padrewrite import ConstantPadding1D, ConstantPadding2D, ConstantPadding3D
 
 RANKS = (1, 2, 3)
 PEERS = {

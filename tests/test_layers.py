@@ -18,7 +18,7 @@ from kernels import run_model
 
 from padrewrite import layers
 from padrewrite.arithmetic import same_pads
-from padrewrite.cpu import unrunnable_layers
+from padrewrite.keras_side.cpu import unrunnable_layers
 from padrewrite.layers import (
     PADDING_CLASSES,
     SAME_PADDING_CLASSES,

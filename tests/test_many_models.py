@@ -5,8 +5,8 @@ import xml.etree.ElementTree as ET
 
 import keras
 import pytest
-
 from cli_helpers import run
+
 from padrewrite.pipeline import rewrite_files
 
 L = keras.layers

@@ -21,7 +21,7 @@ from cli_helpers import fresh_python, run
 from kernels import run_model
 
 from padrewrite.errors import InputError
-from padrewrite.keras_internals import base_layer_config
+from padrewrite.keras_side.keras_internals import base_layer_config
 from padrewrite.rewrite import rewrite_model
 from padrewrite.rewrite.unreached import config_of
 
@@ -240,7 +240,7 @@ def test_config_of_carries_the_failure_and_keras_cause(tmp_path):
 
 def test_base_layer_config_is_what_keras_layer_get_config_gives():
     """The keys `keras.layers.Layer.get_config` sets itself, for a layer Keras can
-    describe, read without calling it (`padrewrite.keras_internals`)."""
+    describe, read without calling it (`padrewrite.keras_side.keras_internals`)."""
     layer = L.Dense(3, name="d", dtype="mixed_float16", activity_regularizer="l2")
     layer.trainable = False
     config = layer.get_config()

@@ -174,8 +174,8 @@ def grouped_or_channels_first_model(kind):
     "kind", ["conv2d_groups2", "conv2d_depthwise_groups", "conv1d_groups3", "conv3d_channels_first"]
 )
 def test_convolutions_keras_compiles_with_xla_export_as_one_conv(kind, rewrite, tmp_path):
-    from padrewrite.parity import check_parity, render_parity
     from padrewrite.rewrite import rewrite_model
+    from padrewrite.verify.parity import check_parity, render_parity
 
     model, group = grouped_or_channels_first_model(kind)
     if rewrite:
@@ -194,7 +194,7 @@ def test_convolutions_keras_compiles_with_xla_export_as_one_conv(kind, rewrite, 
 
 
 def test_tracing_restores_keras_convolutions(tmp_path):
-    from padrewrite.keras_internals import backend_nn
+    from padrewrite.keras_side.keras_internals import backend_nn
 
     conv = backend_nn().conv
     model, _ = grouped_or_channels_first_model("conv2d_groups2")
@@ -205,7 +205,7 @@ def test_tracing_restores_keras_convolutions(tmp_path):
 
 
 def test_backend_nn_fails_loudly_without_conv(monkeypatch):
-    from padrewrite.keras_internals import KerasInternalsError, backend_nn
+    from padrewrite.keras_side.keras_internals import KerasInternalsError, backend_nn
 
     monkeypatch.delattr(backend_nn(), "conv")
     with pytest.raises(KerasInternalsError, match=r"has no `keras\.src\.backend\.nn\.conv`"):
@@ -237,8 +237,8 @@ def mixed_precision_model():
 
 @pytest.mark.parametrize("mode,opset", [(m, 18) for m in MODES] + [(m, 19) for m in MODES])
 def test_mixed_float16_exports_and_runs_in_every_mode(mode, opset, dtype_policy, tmp_path):
-    from padrewrite.parity import check_parity, render_parity
     from padrewrite.rewrite import rewrite_model
+    from padrewrite.verify.parity import check_parity, render_parity
 
     dtype_policy("mixed_float16")
     model = rewrite_model(mixed_precision_model(), mode).model

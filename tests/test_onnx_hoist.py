@@ -568,7 +568,7 @@ def application_exports(name, size, mode, opset=18):
 
 
 def check_application(name, size, mode, opset=18):
-    from padrewrite.parity import check_parity, render_parity
+    from padrewrite.verify.parity import check_parity, render_parity
 
     model, report, unhoisted = application_exports(name, size, mode, opset)
     assert report.pads_hoisted == EXPECTED_MOVES[name]

@@ -461,7 +461,11 @@ def math_erfc(x):
 
 @pytest.mark.parametrize("elem_type", list(ERFC_TYPES), ids=["float32", "float16"])
 def test_erfc_becomes_one_minus_erf_and_matches_math_erfc(elem_type):
-    from padrewrite.onnx.replace_erfc import ErfcReplacement, ErfcRewriting, replace_erfc
+    from padrewrite.onnx.replace_erfc import (
+        ErfcReplacement,
+        ErfcRewriting,
+        replace_erfc,
+    )
 
     model = erfc_model(elem_type)
     with pytest.raises(Exception, match="No Op registered for Erfc"):

@@ -5,9 +5,7 @@ import json
 import keras
 import onnx
 import pytest
-
 from cli_helpers import run
-
 
 L = keras.layers
 

@@ -11,10 +11,10 @@ import pytest
 from onnx import numpy_helper
 from onnx_models import MODES, exported, mobilenet_v2
 
-from padrewrite.cpu import unrunnable_layers
 from padrewrite.errors import InputError
+from padrewrite.keras_side.cpu import unrunnable_layers
 from padrewrite.onnx import export_onnx
-from padrewrite.parity import (
+from padrewrite.verify.parity import (
     DEFAULT_DYNAMIC_SIZE,
     ParityReport,
     check_parity,
@@ -35,7 +35,7 @@ def assert_passes(report):
 def test_every_mode_and_rank(kind, mode):
     model, export = exported(kind, mode)
     refused = unrunnable_layers(model)
-    if refused:  # this CPU's kernels without oneDNN (`padrewrite.cpu`)
+    if refused:  # this CPU's kernels without oneDNN (`padrewrite.keras_side.cpu`)
         with pytest.raises(InputError, match=rf"cannot run layer\(s\) '{refused[0].name}'"):
             check_parity(model, export.path)
         return
@@ -204,7 +204,7 @@ def test_rewritten_mobilenet_v2_parity(mode, opset, hoist, tmp_path):
 
 
 def test_differences_follow_numpy_allclose_with_keras_as_reference():
-    from padrewrite.compare import Comparison
+    from padrewrite.verify.compare import Comparison
 
     expected = np.array([1.0, 100.0, 0.0, np.inf, np.nan])
     got = np.array([1.0005, 100.25, 5e-5, np.inf, np.nan])

@@ -16,9 +16,9 @@ import textwrap
 import keras
 import numpy as np
 import pytest
+from cli_helpers import run
 
 import padrewrite
-from cli_helpers import run
 from padrewrite.errors import InternalError
 from padrewrite.pipeline import rewrite_file
 
@@ -125,9 +125,9 @@ def test_reflect_verify_through_the_command(saved, tmp_path, kind, with_onnx):
 
 
 def test_a_save_that_alters_a_weight_fails_verification(saved, tmp_path, monkeypatch):
-    import padrewrite.io
+    import padrewrite.keras_side.io
 
-    real_save = padrewrite.io.save_model
+    real_save = padrewrite.keras_side.io.save_model
 
     def save_with_a_changed_weight(model, path):
         clone = keras.models.clone_model(model)
@@ -137,7 +137,7 @@ def test_a_save_that_alters_a_weight_fails_verification(saved, tmp_path, monkeyp
         clone.set_weights(weights)
         real_save(clone, path)
 
-    monkeypatch.setattr(padrewrite.io, "save_model", save_with_a_changed_weight)
+    monkeypatch.setattr(padrewrite.keras_side.io, "save_model", save_with_a_changed_weight)
     result = run(saved["nested"], "--mode", "reflect", "-o", tmp_path / "out.keras", "--verify")
     assert result.exit_code == 1, result.output
     failed = [line for line in result.output.splitlines() if line.startswith("FAILED | keras")]

@@ -19,9 +19,9 @@ import textwrap
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from cli_helpers import fresh_python
 
 import padrewrite
-from cli_helpers import fresh_python
 
 #: The padding layer classes `padrewrite.__all__` must name: 7 families x 3 ranks.
 FAMILIES = ("", "Same", "Constant", "Reflection", "Replication", "Symmetric", "Circular")

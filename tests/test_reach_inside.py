@@ -448,7 +448,7 @@ def test_hub_vae_circular_onnx_verify(tmp_path):
     # Random weights, default tolerances. On the all-ones parity sample a circular pad keeps
     # every map constant, so GroupNormalization divides float noise by sqrt(epsilon): the
     # ONNX difference there is 1.9e-4 to 1.6e-3 (random inputs: 1e-5); the check judges
-    # that sample against its error floor (padrewrite.conditioning).
+    # that sample against its error floor (padrewrite.verify.conditioning).
     source = tmp_path / "vae.keras"
     corpus.build_hub_vae().save(source)
     result = run(source, "--mode", "circular", "-o", tmp_path / "c.keras",
@@ -672,7 +672,7 @@ def test_a_holder_with_an_incomplete_config_is_rebuilt_from_its_recorded_argumen
 def test_a_holder_with_an_incomplete_config_and_no_recorded_arguments_is_skipped():
     """Keras records constructor arguments only when all are plain values."""
     model = _forgetful_model(width=np.int64(3))
-    assert padrewrite.keras_internals.constructor_arguments(model.get_layer("holder")) is None
+    assert padrewrite.keras_side.keras_internals.constructor_arguments(model.get_layer("holder")) is None
     result = padrewrite.rewrite_model(model, "reflect")
     (record,) = result.report.records
     assert (record.path, record.action) == ("holder/inner/conv", "skipped")
@@ -686,10 +686,10 @@ def test_a_holder_with_an_incomplete_config_and_no_recorded_arguments_is_skipped
 
 def test_constructor_arguments_are_what_keras_recorded():
     layer = Forgetful(3, name="f")
-    assert padrewrite.keras_internals.constructor_arguments(layer) == {"width": 3, "dilation": 1}
-    assert padrewrite.keras_internals.constructor_arguments(layer.inner) == {
+    assert padrewrite.keras_side.keras_internals.constructor_arguments(layer) == {"width": 3, "dilation": 1}
+    assert padrewrite.keras_side.keras_internals.constructor_arguments(layer.inner) == {
         "width": 3, "dilation": 1}
-    assert padrewrite.keras_internals.constructor_arguments(L.Conv2D(2, 3))["filters"] == 2
+    assert padrewrite.keras_side.keras_internals.constructor_arguments(L.Conv2D(2, 3))["filters"] == 2
 
 
 # -- keras-hub: DeepLabV3 and RetinaNet make their convolutions in build(), MiT's config ------

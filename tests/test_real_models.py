@@ -19,9 +19,9 @@ import corpus
 import keras
 import numpy as np
 import pytest
+from cli_helpers import run
 
 import padrewrite
-from cli_helpers import run
 
 L = keras.layers
 
@@ -143,7 +143,7 @@ def test_tf_keras_h5_loads_with_its_weights(tmp_path, writer):
     legacy = tf_keras.models.load_model(path, compile=False)
     x = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype("float32")
     expected = legacy(x, training=False).numpy()
-    from padrewrite.io import load_model
+    from padrewrite.keras_side.io import load_model
 
     notes = []
     model = load_model(path, notes=notes)
@@ -162,7 +162,7 @@ def test_tf_keras_h5_loads_with_its_weights(tmp_path, writer):
 
 
 def test_a_legacy_key_with_a_meaningful_value_is_not_dropped():
-    from padrewrite.legacy_h5 import translate_config
+    from padrewrite.keras_side.legacy_h5 import translate_config
 
     config = {"class_name": "Functional", "config": {"layers": [
         {"class_name": "DepthwiseConv2D", "config": {"name": "dw", "groups": 1}},
@@ -333,7 +333,7 @@ def test_a_model_with_nothing_to_rewrite_is_written_as_loaded(tmp_path):
 
 
 def test_mixed_float16_parity_follows_the_compute_dtype(tmp_path):
-    from padrewrite.parity import check_parity, compute_dtype
+    from padrewrite.verify.parity import check_parity, compute_dtype
 
     model = corpus.build_unet_mixed_float16()
     rewritten = padrewrite.rewrite_model(model, "reflect").model

@@ -12,22 +12,22 @@
 import json
 from pathlib import Path
 
+import corpus
 import keras
 import numpy as np
 import onnx
 import pytest
+from cli_helpers import run
 from keras import layers as L
 from keras import ops
 from onnx import numpy_helper
 
-import corpus
-from cli_helpers import run
 from padrewrite import rewrite_model
-from padrewrite.bisect import _Errors
-from padrewrite.compare import Comparison
-from padrewrite.keras_check import check_saved_model
 from padrewrite.onnx import export_onnx
-from padrewrite.parity import bisect_parity, check_parity
+from padrewrite.verify.bisect import _Errors
+from padrewrite.verify.compare import Comparison
+from padrewrite.verify.keras_check import check_saved_model
+from padrewrite.verify.parity import bisect_parity, check_parity
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -3,7 +3,7 @@
 `export_onnx` traces the model in a `tf.function` with an explicit input
 signature (dynamic batch, dynamic spatial sizes where the model has `None`),
 converts it with tf2onnx at opset <= 18, names inputs and outputs after the
-Keras model (`padrewrite.model_io`), applies the passes of `padrewrite.onnx.passes` in their order,
+Keras model (`padrewrite.keras_side.model_io`), applies the passes of `padrewrite.onnx.passes` in their order,
 checks the result and writes it atomically.
 """
 
@@ -19,7 +19,7 @@ import onnx
 
 from padrewrite.atomic import write_bytes_atomically
 from padrewrite.errors import InputError
-from padrewrite.model_io import ModelIO, describe_io
+from padrewrite.keras_side.model_io import ModelIO, describe_io
 from padrewrite.onnx.graph import (
     ExportError,
     ExportRefused,
@@ -133,7 +133,7 @@ def export_onnx(
             see `padrewrite.onnx.hoist_pads_above_pointwise_ops`).
         runtime: the engine the file is for. "openvino" does not run ONNX
             `Pad` mode `wrap`: circular pads are then Slice+Concat at every
-            opset (`padrewrite.engines`).
+            opset (`padrewrite.verify.engines`).
 
     Returns:
         An `ExportReport`.
@@ -154,7 +154,7 @@ def export_onnx(
         raise ExportRefused(str(error)) from None
     _refuse_bfloat16(model, io)
     proto = _convert(model, io, min(opset, TF2ONNX_MAX_OPSET))
-    from padrewrite.engines import supports_wrap_pad
+    from padrewrite.verify.engines import supports_wrap_pad
 
     results = run_passes(
         proto, PassOptions(opset=opset, hoist=hoist, wrap_pad=supports_wrap_pad(runtime))
@@ -187,7 +187,7 @@ def _refuse_bfloat16(model, io):
     """Refuse models that compute in bfloat16, which no exported file could run."""
     import keras
 
-    from padrewrite.keras_internals import flatten_layers
+    from padrewrite.keras_side.keras_internals import flatten_layers
 
     layers = [
         layer for layer in flatten_layers(model)
@@ -316,7 +316,7 @@ def _convolutions_without_xla():
         return
     import tensorflow as tf
 
-    from padrewrite.keras_internals import backend_nn
+    from padrewrite.keras_side.keras_internals import backend_nn
 
     nn = backend_nn()
     xla_conv = nn.conv

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import keras
 
-from padrewrite import keras_internals as internals
 from padrewrite.arithmetic import as_tuple, spatial_axes
+from padrewrite.keras_side import keras_internals as internals
 from padrewrite.rewrite.unreached import config_of
 from padrewrite.rules.conv import CONVOLUTIONS
 

@@ -18,10 +18,15 @@ from dataclasses import dataclass
 
 import keras
 
-from padrewrite import keras_internals as internals
 from padrewrite.errors import InputError
-from padrewrite.io import load_error_cause
-from padrewrite.report import CLASS_CHANGED, CONFIG_COMPLETED, LAYER_SHARED, ModelNote
+from padrewrite.keras_side import keras_internals as internals
+from padrewrite.keras_side.io import load_error_cause
+from padrewrite.output.report import (
+    CLASS_CHANGED,
+    CONFIG_COMPLETED,
+    LAYER_SHARED,
+    ModelNote,
+)
 from padrewrite.rewrite.refusal import RewriteError, mixed_shared_layer
 from padrewrite.rewrite.unreached import LayerConfig, config_of
 

@@ -35,10 +35,23 @@ from padrewrite.modes import (
     limit_phrase,
     normalize_layer_mode,
 )
-from padrewrite.report import FALLBACK, REFUSED, REWRITTEN, SKIPPED, UNCHANGED, LayerRecord
+from padrewrite.output.report import (
+    FALLBACK,
+    REFUSED,
+    REWRITTEN,
+    SKIPPED,
+    UNCHANGED,
+    LayerRecord,
+)
 from padrewrite.rewrite.options import RewriteOptions
 from padrewrite.rewrite.refusal import ExceedsLimit, ReadsFuture, RewriteError
-from padrewrite.rewrite.unreached import PADDED, config_of, kind_of, padding_of, unreached_reason
+from padrewrite.rewrite.unreached import (
+    PADDED,
+    config_of,
+    kind_of,
+    padding_of,
+    unreached_reason,
+)
 from padrewrite.rules import RULES, CallSite, Leave, Rewrite, Rule
 from padrewrite.rules.geometry import spatial_sizes
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, replace
 
 import keras
 
-from padrewrite import keras_internals as internals
-from padrewrite.report import LayerRecord, ModelNote, RewriteReport
+from padrewrite.keras_side import keras_internals as internals
+from padrewrite.output.report import LayerRecord, ModelNote, RewriteReport
 from padrewrite.rewrite import graph, held
 from padrewrite.rewrite.attributes import is_graph
 from padrewrite.rewrite.copying import refuse_saving

@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import keras
 
-from padrewrite import keras_internals as internals
+from padrewrite.keras_side import keras_internals as internals
 from padrewrite.modes import format_mode
 from padrewrite.rewrite.attributes import free_strided_axes, is_graph
 from padrewrite.rewrite.copying import class_change, copy_layer, refused_copy

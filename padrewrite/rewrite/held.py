@@ -19,10 +19,22 @@ from dataclasses import dataclass
 
 import keras
 
-from padrewrite import keras_internals as internals
-from padrewrite.io import load_error_cause
-from padrewrite.padded import RewrittenLayer, build_inner, has_attribute_path, swap_attribute
-from padrewrite.report import CLASS_CHANGED, FALLBACK, REWRITTEN, SKIPPED, LayerRecord, ModelNote
+from padrewrite.keras_side import keras_internals as internals
+from padrewrite.keras_side.io import load_error_cause
+from padrewrite.output.report import (
+    CLASS_CHANGED,
+    FALLBACK,
+    REWRITTEN,
+    SKIPPED,
+    LayerRecord,
+    ModelNote,
+)
+from padrewrite.padded import (
+    RewrittenLayer,
+    build_inner,
+    has_attribute_path,
+    swap_attribute,
+)
 from padrewrite.rewrite.attributes import (
     find_convolutions,
     find_held,
@@ -30,11 +42,20 @@ from padrewrite.rewrite.attributes import (
     is_graph,
     reached_shape,
 )
-from padrewrite.rewrite.copying import rebuild_cause, rebuild_otherwise, shared_layer_note
+from padrewrite.rewrite.copying import (
+    rebuild_cause,
+    rebuild_otherwise,
+    shared_layer_note,
+)
 from padrewrite.rewrite.decide import decide
 from padrewrite.rewrite.padding import held_stand_in
 from padrewrite.rewrite.refusal import RewriteError
-from padrewrite.rewrite.unreached import config_of, hidden_reason, kind_of, pads_implicitly
+from padrewrite.rewrite.unreached import (
+    config_of,
+    hidden_reason,
+    kind_of,
+    pads_implicitly,
+)
 from padrewrite.rules import CallSite
 
 __all__ = ["reach", "rebuild_subclassed"]

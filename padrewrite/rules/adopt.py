@@ -5,7 +5,7 @@ keras-io CycleGAN's, a `Lambda` around `tf.pad`) or with a padded
 convolution written as a custom layer (keras-cv's `PaddedConv2D`: a
 `ZeroPadding2D`, then a 'valid' conv) need their code to load, and export
 poorly. This rule calls such a layer on random test tensors
-(`padrewrite.probe`); when its output is exactly numpy.pad of its input in
+(`padrewrite.keras_side.probe`); when its output is exactly numpy.pad of its input in
 one mode and amount, the layer is replaced by padrewrite's padding layer in
 that mode (and the padded convolution by that layer plus its own 'valid'
 convolution, same weights). Outputs stay bit-identical; the model then loads
@@ -20,13 +20,18 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from padrewrite import keras_internals as internals
 from padrewrite.arithmetic import spatial_axes
+from padrewrite.keras_side import keras_internals as internals
+from padrewrite.keras_side.probe import (
+    FoundPadding,
+    NotPadding,
+    identify_padding,
+    probe_inputs,
+)
 from padrewrite.modes import format_mode
-from padrewrite.probe import FoundPadding, NotPadding, identify_padding, probe_inputs
+from padrewrite.rewrite.unreached import config_of
 from padrewrite.rules.conv import CONVOLUTIONS
 from padrewrite.rules.rule import CallSite, Leave, Rewrite, Rule
-from padrewrite.rewrite.unreached import config_of
 
 L = keras.layers
 

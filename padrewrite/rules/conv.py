@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from padrewrite.arithmetic import causal_pads
-from padrewrite.arithmetic import as_tuple
+from padrewrite.arithmetic import as_tuple, causal_pads
 from padrewrite.rules.geometry import same_rewrite
 from padrewrite.rules.rule import CallSite, Leave, Rewrite, Rule
 

@@ -34,7 +34,7 @@ import math
 
 import numpy as np
 
-from padrewrite.compare import Comparison, Difference
+from padrewrite.verify.compare import Comparison, Difference
 
 __all__ = ["FLOOR_FACTOR", "ILL_CONDITIONED_ATOL", "PERTURBATION", "Judgement", "ill_conditioning_threshold", "judge", "rounding_floor"]
 

@@ -72,7 +72,7 @@ def _io_structures(model):
 
 
 def _layer_name(tensor):
-    from padrewrite import keras_internals
+    from padrewrite.keras_side import keras_internals
 
     layer = keras_internals.producing_layer(tensor)
     return layer.name if layer is not None else tensor.name

@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path
 
 from padrewrite.errors import InputError, one_line
-from padrewrite.lambdas import lambda_globals_scope
+from padrewrite.keras_side.lambdas import lambda_globals_scope
 
 MODEL_SUFFIXES = (".keras", ".h5")
 
@@ -87,9 +87,9 @@ def load_model(path: str | os.PathLike, *, safe_mode: bool = True, notes: list |
     """Load a `.keras` or `.h5` model, turning Keras' errors into one clear line.
 
     tf.keras 2 `.h5` files with legacy config keys are loaded through
-    `padrewrite.legacy_h5`; what was translated is appended to `notes`.
+    `padrewrite.keras_side.legacy_h5`; what was translated is appended to `notes`.
     Without `safe_mode`, the Python lambdas of Lambda layers may use `tf`,
-    `np` and `keras` (`padrewrite.lambdas`).
+    `np` and `keras` (`padrewrite.keras_side.lambdas`).
     """
     import keras
 
@@ -117,7 +117,7 @@ def _load_legacy_h5(path: Path, error: Exception, safe_mode: bool, notes):
     """A tf.keras 2 `.h5` model Keras 3 refused for its legacy keys, or None."""
     if path.suffix.lower() != ".h5" or "Unrecognized keyword arguments" not in str(error):
         return None
-    from padrewrite.legacy_h5 import load_translated
+    from padrewrite.keras_side.legacy_h5 import load_translated
 
     try:
         model, changes = load_translated(path, safe_mode=safe_mode)

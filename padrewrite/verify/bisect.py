@@ -47,9 +47,9 @@ import tempfile
 
 import numpy as np
 
-from padrewrite.compare import Comparison
-# `render_divergence` is `padrewrite.render.divergence_lines`: a report's text lines.
-from padrewrite.render import divergence_lines as render_divergence
+# `render_divergence` is `padrewrite.output.render.divergence_lines`: a report's text lines.
+from padrewrite.output.render import divergence_lines as render_divergence
+from padrewrite.verify.compare import Comparison
 
 __all__ = ["DivergenceReport", "LayerDivergence", "locate_divergence", "render_divergence"]
 
@@ -120,14 +120,14 @@ def locate_divergence(keras_model, onnx_path, *, atol, rtol, batches, io,
         onnx_path: the ONNX file; it is not modified (a temporary copy is run).
         atol, rtol: the parity check's tolerances.
         batches, io: flat input batches and the model's `ModelIO`
-            (`padrewrite.parity.make_inputs`).
-        runtime: the engine running the ONNX copy (`padrewrite.engines`).
+            (`padrewrite.verify.parity.make_inputs`).
+        runtime: the engine running the ONNX copy (`padrewrite.verify.engines`).
     """
     import keras
     import onnx
 
-    from padrewrite import keras_internals
-    from padrewrite.engines import open_engine
+    from padrewrite.keras_side import keras_internals
+    from padrewrite.verify.engines import open_engine
 
     graph = keras_model
     if isinstance(keras_model, keras.Sequential):
@@ -136,22 +136,7 @@ def locate_divergence(keras_model, onnx_path, *, atol, rtol, batches, io,
     probe = keras.Model(graph.input, [outputs[0] for _, _, outputs in calls])
 
     model = onnx.load(str(onnx_path))
-    owners = _layer_of_nodes(model, {layer.name for layer, _, _ in calls})
-    # One tensor per layer: the first output of its last node.
-    tensor_of, position = {}, {}
-    for index, node in enumerate(model.graph.node):
-        layer = owners.get(node.name)
-        if layer is not None and node.output:
-            tensor_of[layer], position[layer] = node.output[0], index
-    _drop_misplaced(calls, tensor_of, position)
-    own = set(tensor_of)
-    # A model output with no node of its own is that ONNX graph output (the same
-    # name: the parity check compared them): the keras.ops operations of a
-    # Functional (`3.0 - ops.max(y)`) have no scope. A layer folded into the node
-    # before it (a BatchNormalization) still counts as folded there (`_references`).
-    for layer, (tensor, index) in _graph_outputs(graph, io, calls, model).items():
-        if layer not in tensor_of:
-            tensor_of[layer], position[layer] = tensor, index
+    tensor_of, own = _layer_tensors(model, graph, io, calls)
     existing = {output.name for output in model.graph.output}
     extra = sorted({t for t in tensor_of.values() if t not in existing})
     for name in extra:
@@ -176,34 +161,10 @@ def locate_divergence(keras_model, onnx_path, *, atol, rtol, batches, io,
                 stats.setdefault((index, choice), _LayerStats(atol, rtol)).add(
                     reference[choice], tensor
                 )
-    records = []
-    for index, (layer, _, _) in enumerate(calls):
-        label = layer.name
-        if id(layer) in shared:
-            label += f" (call {sum(other is layer for other, _, _ in calls[:index])})"
-            records.append(LayerDivergence(
-                label, type(layer).__name__, None, NOT_COMPARED,
-                reason="a shared layer (its calls are not told apart in the ONNX graph)",
-            ))
-            continue
-        tensor = tensor_of.get(layer.name)
-        if tensor is None:
-            records.append(LayerDivergence(
-                label, type(layer).__name__, None, NOT_COMPARED,
-                reason="no ONNX node of its own (folded into another op)",
-            ))
-            continue
-        results = [
-            stats[(index, choice)].result(label, type(layer).__name__, tensor)
-            for choice in candidates[index]
-        ]
-        best = min(range(len(results)), key=lambda i: _rank(results[i]))
-        record = results[best]
-        if best:
-            record = dataclasses.replace(
-                record, compared_with=calls[candidates[index][best]][0].name
-            )
-        records.append(record)
+    records = [
+        _layer_record(index, calls, shared, tensor_of, stats, candidates)
+        for index in range(len(calls))
+    ]
     first = previous = None
     for record in records:
         if record.status == DIVERGED:
@@ -215,6 +176,56 @@ def locate_divergence(keras_model, onnx_path, *, atol, rtol, batches, io,
         atol=atol, rtol=rtol, samples=len(batches), layers=tuple(records), first=first,
         previous=previous if first is not None else None,
     )
+
+
+def _layer_tensors(model, graph, io, calls) -> tuple[dict, set]:
+    """`({layer name: ONNX tensor}, names of layers with a node of their own)`.
+
+    One tensor per layer: the first output of its last node. A model output with
+    no node of its own is that ONNX graph output (the same name: the parity check
+    compared them): the keras.ops operations of a Functional (`3.0 - ops.max(y)`)
+    have no scope. A layer folded into the node before it (a BatchNormalization)
+    still counts as folded there (`_references`).
+    """
+    owners = _layer_of_nodes(model, {layer.name for layer, _, _ in calls})
+    tensor_of, position = {}, {}
+    for index, node in enumerate(model.graph.node):
+        layer = owners.get(node.name)
+        if layer is not None and node.output:
+            tensor_of[layer], position[layer] = node.output[0], index
+    _drop_misplaced(calls, tensor_of, position)
+    own = set(tensor_of)
+    for layer, (tensor, index) in _graph_outputs(graph, io, calls, model).items():
+        if layer not in tensor_of:
+            tensor_of[layer], position[layer] = tensor, index
+    return tensor_of, own
+
+
+def _layer_record(index, calls, shared, tensor_of, stats, candidates) -> LayerDivergence:
+    """The record of layer call `index`: its best reading, or why it is not compared."""
+    layer = calls[index][0]
+    label = layer.name
+    if id(layer) in shared:
+        label += f" (call {sum(other is layer for other, _, _ in calls[:index])})"
+        return LayerDivergence(
+            label, type(layer).__name__, None, NOT_COMPARED,
+            reason="a shared layer (its calls are not told apart in the ONNX graph)",
+        )
+    tensor = tensor_of.get(layer.name)
+    if tensor is None:
+        return LayerDivergence(
+            label, type(layer).__name__, None, NOT_COMPARED,
+            reason="no ONNX node of its own (folded into another op)",
+        )
+    results = [
+        stats[(index, choice)].result(label, type(layer).__name__, tensor)
+        for choice in candidates[index]
+    ]
+    best = min(range(len(results)), key=lambda i: _rank(results[i]))
+    record = results[best]
+    if best:
+        record = dataclasses.replace(record, compared_with=calls[candidates[index][best]][0].name)
+    return record
 
 
 def _layer_of_nodes(model, layer_names: set[str]) -> dict[str, str]:
@@ -377,7 +388,7 @@ def _kind(dtype) -> str:
 
 
 class _Errors(Comparison):
-    """A tensor's errors over the samples (`padrewrite.compare`, as the parity check)."""
+    """A tensor's errors over the samples (`padrewrite.verify.compare`, as the parity check)."""
 
     @property
     def passed(self):

@@ -25,7 +25,7 @@ LAMBDA_GLOBAL_NAMES = ("tf", "np", "keras")
 
 def _with_globals(function, names: dict):
     """`function` again, its globals those Keras gave it plus `names`, if Keras loaded it."""
-    from padrewrite import keras_internals as internals
+    from padrewrite.keras_side import keras_internals as internals
 
     if not isinstance(function, types.FunctionType):
         return function
@@ -47,7 +47,7 @@ def lambda_globals_scope():
     import numpy as np
     import tensorflow as tf
 
-    from padrewrite import keras_internals as internals
+    from padrewrite.keras_side import keras_internals as internals
 
     names = {"tf": tf, "np": np, "keras": keras}
     lambda_class = keras.layers.Lambda

@@ -16,9 +16,9 @@ import math
 
 import numpy as np
 
-from padrewrite.conditioning import FLOOR_FACTOR
 from padrewrite.errors import one_line
-from padrewrite.report import CLASS_CHANGED, FALLBACK, REWRITTEN
+from padrewrite.output.report import CLASS_CHANGED, FALLBACK, REWRITTEN
+from padrewrite.verify.conditioning import FLOOR_FACTOR
 
 __all__ = [
     "batch_json",

@@ -1,4 +1,4 @@
-"""Result records of a rewrite (no Keras); `padrewrite.render` turns them into text."""
+"""Result records of a rewrite (no Keras); `padrewrite.output.render` turns them into text."""
 
 from __future__ import annotations
 
@@ -122,7 +122,7 @@ class RewriteReport:
 
     def summary(self) -> str:
         """One line, e.g. `rewrote 16 of 53 convolutions (reflect); 0 skipped`."""
-        from padrewrite.render import rewrite_summary
+        from padrewrite.output.render import rewrite_summary
 
         return rewrite_summary(self)
 

@@ -92,7 +92,7 @@ def cases_for_report(report) -> tuple[Case, ...]:
 
 
 def cases_for_parity(parity, seconds: float = 0.0) -> tuple[Case, ...]:
-    """One case per ONNX output of a `padrewrite.parity.ParityReport`."""
+    """One case per ONNX output of a `padrewrite.verify.parity.ParityReport`."""
     cases = []
     first = parity.divergence.first if parity.divergence is not None else None
     for output in parity.outputs:

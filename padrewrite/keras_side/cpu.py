@@ -53,7 +53,9 @@ def prefer_onednn(environ=None) -> bool:
 
 def onednn_enabled() -> bool:
     """Whether this process' TensorFlow runs its CPU kernels through oneDNN."""
-    from tensorflow.python.util import _pywrap_util_port  # the flag TensorFlow's tests read
+    from tensorflow.python.util import (
+        _pywrap_util_port,  # the flag TensorFlow's tests read
+    )
 
     return bool(_pywrap_util_port.IsMklEnabled())
 
@@ -79,7 +81,7 @@ def unrunnable_layers(*models) -> tuple[UnrunnableLayer, ...]:
 
     if keras.backend.backend() != "tensorflow" or onednn_enabled():
         return ()
-    from padrewrite.keras_internals import flatten_layers
+    from padrewrite.keras_side.keras_internals import flatten_layers
 
     found, seen = [], set()
     for model in models:

@@ -34,8 +34,9 @@ import numpy as np
 
 from padrewrite.atomic import atomic_path
 from padrewrite.errors import InputError
-# `render_drift` is `padrewrite.render.drift_lines`: a report's text lines.
-from padrewrite.render import drift_lines as render_drift
+
+# `render_drift` is `padrewrite.output.render.drift_lines`: a report's text lines.
+from padrewrite.output.render import drift_lines as render_drift
 
 __all__ = ["DriftReport", "OutputDrift", "measure_drift", "render_drift", "save_heatmap"]
 
@@ -87,8 +88,8 @@ def measure_drift(original, rewritten, report, *, samples: int = 3, input_shapes
 
     `report` is the rewrite's `RewriteReport` (its pads give the band).
     """
-    from padrewrite.cpu import require_runnable
-    from padrewrite.parity import make_inputs, run_on_inputs
+    from padrewrite.keras_side.cpu import require_runnable
+    from padrewrite.verify.parity import make_inputs, run_on_inputs
 
     require_runnable(original, rewritten)
     io, _, batches = make_inputs(original, input_shapes=input_shapes, samples=samples,

@@ -7,8 +7,8 @@ other unknown size `DEFAULT_DYNAMIC_SIZE`.
 
 An element passes when `|onnx - keras| <= atol + rtol * |keras|` (numpy's
 `allclose` convention with Keras as the reference; NaN and infinities agree
-only with themselves in the same place: `padrewrite.compare`). A sample that
-fails it is measured for its error floor (`padrewrite.conditioning`): where
+only with themselves in the same place: `padrewrite.verify.compare`). A sample that
+fails it is measured for its error floor (`padrewrite.verify.conditioning`): where
 the floor itself exceeds the tolerance the sample is ill-conditioned (constant
 maps through a normalization) and passes within `FLOOR_FACTOR` of it; the
 report lists such samples.
@@ -22,12 +22,18 @@ import re
 
 import numpy as np
 
-from padrewrite.compare import Comparison, Difference
-from padrewrite.conditioning import ill_conditioning_threshold, judge, rounding_floor
 from padrewrite.errors import InputError, InternalError, bug_message, one_line
-from padrewrite.model_io import describe_io
-# `render_parity` is `padrewrite.render.parity_lines`: a report's text lines.
-from padrewrite.render import parity_lines as render_parity, short_number
+from padrewrite.keras_side.model_io import describe_io
+
+# `render_parity` is `padrewrite.output.render.parity_lines`: a report's text lines.
+from padrewrite.output.render import parity_lines as render_parity
+from padrewrite.output.render import short_number
+from padrewrite.verify.compare import Comparison, Difference
+from padrewrite.verify.conditioning import (
+    ill_conditioning_threshold,
+    judge,
+    rounding_floor,
+)
 
 __all__ = [
     "DEFAULT_DYNAMIC_SIZE",
@@ -58,7 +64,7 @@ _PRECISION_ORDER = ("bfloat16", "float16", "float32", "float64")
 
 def compute_dtype(keras_model) -> str:
     """The lowest-precision floating dtype any layer of `keras_model` computes in."""
-    from padrewrite import keras_internals
+    from padrewrite.keras_side import keras_internals
 
     found = {"float32"}
     for layer in keras_internals.flatten_layers(keras_model, include_self=True):
@@ -82,7 +88,7 @@ class OutputParity:
             report's `rtol`.
         passed: every sample passed: within tolerance, or (an ill-conditioned
             sample) within `FLOOR_FACTOR` of its error floor
-            (`padrewrite.conditioning`).
+            (`padrewrite.verify.conditioning`).
         error: why the output could not be compared element-wise, if so.
         floor: the largest error floor measured (only samples that failed the
             tolerance are measured), else None.
@@ -112,7 +118,7 @@ class ParityReport:
     outputs: tuple[OutputParity, ...]
     compute_dtype: str = "float32"
     runtime: str = "onnxruntime"
-    #: `padrewrite.bisect.DivergenceReport` when layers were compared (on failure or
+    #: `padrewrite.verify.bisect.DivergenceReport` when layers were compared (on failure or
     #: on request), else None.
     divergence: object | None = None
 
@@ -177,7 +183,7 @@ def check_parity(
             entries take the defaults.
         seed: seed of the random inputs.
         runtime: the engine running the ONNX file on the CPU, "onnxruntime"
-            or "openvino" (`padrewrite.engines`).
+            or "openvino" (`padrewrite.verify.engines`).
         original: the model `keras_model` was rewritten from, if it was: a
             `keras_model` that cannot run on inputs the original runs on (all
             sizes given) is then padrewrite's bug, not the input's (`run_on_inputs`).
@@ -189,8 +195,8 @@ def check_parity(
         InputError: the model cannot run on the inputs (`run_on_inputs`: a size
             filled in by default, or the user's model fails on the sizes given).
     """
-    from padrewrite.cpu import require_runnable
-    from padrewrite.engines import open_engine
+    from padrewrite.keras_side.cpu import require_runnable
+    from padrewrite.verify.engines import open_engine
 
     require_runnable(keras_model)
     dtype = compute_dtype(keras_model)
@@ -225,7 +231,7 @@ def check_parity(
                   for name, want, got in zip(io.output_names, reference, actual)]
         floors = [None] * len(errors)
         if not all(error.passed for error in errors):
-            # Only a failing sample pays for its floor (`padrewrite.conditioning`).
+            # Only a failing sample pays for its floor (`padrewrite.verify.conditioning`).
             floors = rounding_floor(keras_model, io, batch, reference)
         for name, error, floor in zip(io.output_names, errors, floors):
             stats[name].judge(label, error, floor, ill_conditioning_threshold(atol))
@@ -409,11 +415,11 @@ def _shape_template(shape, axes) -> str:
 
 def bisect_parity(keras_model, onnx_path, report: ParityReport, samples: int) -> ParityReport:
     """`report` with its `divergence`: the layers of `keras_model` compared with the
-    ONNX file's tensors on the same random inputs and tolerances (`padrewrite.bisect`;
+    ONNX file's tensors on the same random inputs and tolerances (`padrewrite.verify.bisect`;
     all-zeros and all-ones only when there are no random samples).
     Unchanged when an output could not be compared at all (`OutputParity.error`:
     the file does not run on the engine, or an output's shape differs)."""
-    from padrewrite.bisect import locate_divergence
+    from padrewrite.verify.bisect import locate_divergence
 
     if any(output.error for output in report.outputs):
         return report  # the file did not run (or its shapes differ): no layer to compare

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from padrewrite.compare import compare, output_scale
-from padrewrite.conditioning import (
+from padrewrite.verify.compare import compare, output_scale
+from padrewrite.verify.conditioning import (
     Judgement,
     ill_conditioning_threshold,
     judge,
@@ -94,18 +94,18 @@ def check_saved_model(
 
     Every output of `reloaded` must match `rewritten` (the model that was
     saved) within `EXACT_TOLERANCE` on `samples` random inputs of batch 1
-    (`padrewrite.parity.make_inputs`; unknown sizes as there), and keep
+    (`padrewrite.verify.parity.make_inputs`; unknown sizes as there), and keep
     the name, symbolic shape and dtype of `original`'s output. With `exact`
     (constant mode, value 0) it must also match `original` numerically, on
     all-zeros and all-ones inputs too. A model that cannot run on the inputs
     raises `InputError` (a size filled in by default, or the original fails
     on the sizes given) or, when the original runs on sizes all given,
-    `InternalError` (`padrewrite.parity.run_on_inputs`).
+    `InternalError` (`padrewrite.verify.parity.run_on_inputs`).
     """
     from padrewrite.errors import InputError
-    from padrewrite.model_io import describe_io
-    from padrewrite.cpu import require_runnable
-    from padrewrite.parity import make_inputs, run_on_inputs
+    from padrewrite.keras_side.cpu import require_runnable
+    from padrewrite.keras_side.model_io import describe_io
+    from padrewrite.verify.parity import make_inputs, run_on_inputs
 
     require_runnable(rewritten, reloaded, *([original] if exact else []))
     try:
@@ -121,67 +121,88 @@ def check_saved_model(
         rewritten, input_shapes=input_shapes, batch_size=1, samples=samples, seed=seed,
         extremes=exact,
     )
-    models = [rewritten, reloaded] + ([original] if exact else [])
-
     def run(model, batch):
         # A model that cannot run on these inputs: the input's or a bug (`run_on_inputs`).
         return run_on_inputs(model, io, batch, input_shapes=input_shapes, batch_size=1,
-                         original=original)
-    runs = _run_all(models, batches, run)
-    measured = {}
+                             original=original)
 
-    def floors(output_index):
-        """Per sample: how far the original moves under input rounding (its floor)."""
-        def floor(sample):
-            if sample not in measured:
-                reference = [run[sample] for run in runs[2]]
-                measured[sample] = rounding_floor(original, io, batches[sample], reference)
-            return measured[sample][output_index]
-        return floor
-    checks = []
+    runs = _Runs(original, io, batches, run,
+                 _run_all([rewritten, reloaded] + ([original] if exact else []), batches, run))
     count = max(len(expected_io.output_names), len(got_io.output_names))
-    for index in range(count):
-        if index >= len(got_io.output_names) or index >= len(expected_io.output_names):
-            checks.append(_missing_output(index, expected_io, got_io))
-            continue
-        have = runs[1][index]
-        tolerance = EXACT_TOLERANCE * max(1.0, output_scale(have))
-        vs_rewritten, _ = _judged(runs[0][index], have, tolerance)
-        vs_original, ill = _judged(runs[2][index], have, tolerance, floors(index)) if (
-            exact) else (None, ())
-        shape, dtype = got_io.output_shapes[index], got_io.output_dtypes[index]
-        expected_shape, declared_shape = expected_io.output_shapes[index], None
-        if shape != expected_shape:
-            # Is the original's own declaration wrong? What it returns decides.
-            if len(runs) < 3:
-                runs.append(_run_all([original], batches[:1], run)[0])
-            expected_shape, declared_shape = _returned_shape(
-                expected_shape, runs[2][index][0].shape
-            )
-        expected_dtype = expected_io.output_dtypes[index]
-        checks.append(
-            OutputCheck(
-                name=got_io.output_names[index],
-                expected_name=expected_io.output_names[index],
-                shape=shape,
-                expected_shape=expected_shape,
-                dtype=dtype,
-                expected_dtype=expected_dtype,
-                max_abs_vs_rewritten=vs_rewritten.error,
-                max_abs_vs_original=None if vs_original is None else vs_original.error,
-                tolerance=tolerance,
-                passed=(
-                    got_io.output_names[index] == expected_io.output_names[index]
-                    and (shape, dtype) == (expected_shape, expected_dtype)
-                    and vs_rewritten.passed
-                    and (vs_original is None or vs_original.passed)
-                ),
-                declared_shape=declared_shape,
-                ill_conditioned=ill,
-            )
-        )
+    checks = [
+        _check_output(index, expected_io, got_io, runs, exact)
+        if index < len(got_io.output_names) and index < len(expected_io.output_names)
+        else _missing_output(index, expected_io, got_io)
+        for index in range(count)
+    ]
     return KerasCheckReport(
         path=str(path), exact=exact, samples=len(batches), outputs=tuple(checks)
+    )
+
+
+class _Runs:
+    """The outputs of the rewritten model, the reloaded file and (constant mode) the
+    original over the samples: `outputs[model][output][sample]`; the original's
+    floors and its returned shapes are measured on demand."""
+
+    def __init__(self, original, io, batches, run, outputs):
+        self.original, self.io, self.batches, self.run = original, io, batches, run
+        self.outputs = outputs
+        self._floors = {}
+
+    def original_outputs(self):
+        if len(self.outputs) < 3:
+            self.outputs.append(_run_all([self.original], self.batches[:1], self.run)[0])
+        return self.outputs[2]
+
+    def floor(self, output_index):
+        """`floor(sample)` of one output: how far the original moves under input
+        rounding on that sample (`padrewrite.verify.conditioning`)."""
+        def floor(sample):
+            if sample not in self._floors:
+                reference = [output[sample] for output in self.outputs[2]]
+                self._floors[sample] = rounding_floor(
+                    self.original, self.io, self.batches[sample], reference
+                )
+            return self._floors[sample][output_index]
+        return floor
+
+
+def _check_output(index, expected_io, got_io, runs: _Runs, exact: bool) -> OutputCheck:
+    """The check of output `index` of the reloaded file."""
+    have = runs.outputs[1][index]
+    tolerance = EXACT_TOLERANCE * max(1.0, output_scale(have))
+    vs_rewritten, _ = _judged(runs.outputs[0][index], have, tolerance)
+    vs_original, ill = (
+        _judged(runs.outputs[2][index], have, tolerance, runs.floor(index))
+        if exact else (None, ())
+    )
+    shape, dtype = got_io.output_shapes[index], got_io.output_dtypes[index]
+    expected_shape, declared_shape = expected_io.output_shapes[index], None
+    if shape != expected_shape:
+        # Is the original's own declaration wrong? What it returns decides.
+        expected_shape, declared_shape = _returned_shape(
+            expected_shape, runs.original_outputs()[index][0].shape
+        )
+    expected_dtype = expected_io.output_dtypes[index]
+    return OutputCheck(
+        name=got_io.output_names[index],
+        expected_name=expected_io.output_names[index],
+        shape=shape,
+        expected_shape=expected_shape,
+        dtype=dtype,
+        expected_dtype=expected_dtype,
+        max_abs_vs_rewritten=vs_rewritten.error,
+        max_abs_vs_original=None if vs_original is None else vs_original.error,
+        tolerance=tolerance,
+        passed=(
+            got_io.output_names[index] == expected_io.output_names[index]
+            and (shape, dtype) == (expected_shape, expected_dtype)
+            and vs_rewritten.passed
+            and (vs_original is None or vs_original.passed)
+        ),
+        declared_shape=declared_shape,
+        ill_conditioned=ill,
     )
 
 
@@ -235,8 +256,8 @@ def _run_all(models, batches, run):
 
 def _judged(want: list, have: list, tolerance: float, floor=None):
     """`(Judgement over the samples, ill-conditioned sample labels)`: `have` against
-    `want` sample by sample (`padrewrite.compare`); with `floor(sample)`, a sample
-    over the tolerance is judged against its error floor (`padrewrite.conditioning`)."""
+    `want` sample by sample (`padrewrite.verify.compare`); with `floor(sample)`, a sample
+    over the tolerance is judged against its error floor (`padrewrite.verify.conditioning`)."""
     worst = Judgement(True, 0.0)
     ill = []
     for sample, (a, b) in enumerate(zip(want, have, strict=True)):

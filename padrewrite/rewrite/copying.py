@@ -175,20 +175,13 @@ def _completed_copy(layer, own: LayerConfig, cause: str) -> Rebuilt | str | None
             f"rebuild it either ({load_error_cause(error)})"
         )
     if own.failed:
-        new_layer.get_config = lambda: {
-            **config, "name": new_layer.name, "trainable": new_layer.trainable,
-        }
+        _pin_config(new_layer, config)
     else:
         own_get_config = new_layer.get_config
         new_layer.get_config = lambda: {**own_get_config(), **read}
-    return Rebuilt(new_layer, ModelNote(
-        path=layer.name,
-        class_name=type(layer).__name__,
-        change=CONFIG_COMPLETED,
-        reason=(
-            f"cannot be rebuilt from its own config ({cause}); its config is completed "
-            f"with {what} read from the layer's attributes, so the written file loads"
-        ),
+    return _completed(layer, new_layer, (
+        f"cannot be rebuilt from its own config ({cause}); its config is completed "
+        f"with {what} read from the layer's attributes, so the written file loads"
     ))
 
 
@@ -227,18 +220,26 @@ def _recorded_copy(layer, cause: str) -> Rebuilt | str | None:
             f"the constructor arguments Keras recorded when it was made ({shown}) do not "
             f"rebuild it either ({load_error_cause(error)})"
         )
+    _pin_config(new_layer, config)
+    return _completed(layer, new_layer, (
+        f"cannot be rebuilt from its own config ({cause}); it is rebuilt from the "
+        f"constructor arguments Keras recorded when it was made ({shown}), and the "
+        "written file records them as its config, so it loads"
+    ))
+
+
+def _pin_config(new_layer, config: dict) -> None:
+    """`new_layer.get_config()` returns `config` (with its current name and trainable flag)."""
     new_layer.get_config = lambda: {
         **config, "name": new_layer.name, "trainable": new_layer.trainable,
     }
+
+
+def _completed(layer, new_layer, reason: str) -> Rebuilt:
+    """`new_layer` standing in for `layer`, with the config-completed note saying how."""
     return Rebuilt(new_layer, ModelNote(
-        path=layer.name,
-        class_name=type(layer).__name__,
-        change=CONFIG_COMPLETED,
-        reason=(
-            f"cannot be rebuilt from its own config ({cause}); it is rebuilt from the "
-            f"constructor arguments Keras recorded when it was made ({shown}), and the "
-            "written file records them as its config, so it loads"
-        ),
+        path=layer.name, class_name=type(layer).__name__, change=CONFIG_COMPLETED,
+        reason=reason,
     ))
 
 

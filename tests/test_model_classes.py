@@ -375,7 +375,6 @@ WHISPER = dict(vocabulary_size=10, num_layers=2, num_heads=2, hidden_dim=8,
 
 def _whisper_file(tmp_path):
     keras_hub = pytest.importorskip("keras_hub")
-    keras.utils.set_random_seed(0)
     path = tmp_path / "whisper.keras"
     keras_hub.models.WhisperBackbone(**WHISPER).save(path)
     return path

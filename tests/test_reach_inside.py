@@ -530,28 +530,14 @@ def test_layers_a_holder_creates_in_build_are_rewritten_exactly_and_reload(tmp_p
 
     reflect = padrewrite.rewrite_model(model, "reflect").model
     assert np.abs(_run(reflect, x) - _run(model, x)).max() > 1e-3
-    path = tmp_path / "r.keras"
-    reflect.save(path)
-    np.save(tmp_path / "x.npy", x)
-    code = textwrap.dedent(f"""
-        import numpy as np, keras, padrewrite
-        import test_reach_inside
-        model = keras.saving.load_model({str(path)!r})
-        np.save({str(tmp_path / 'y.npy')!r}, np.asarray(model(np.load({str(tmp_path / 'x.npy')!r}))))
+    inspected = _reloaded_in_fresh_process(reflect, x, tmp_path, """
         inner = model.get_layer("holder").layer
         print(model.count_params(), type(inner.conv).__name__, type(inner.by_level["P1"]).__name__,
               [type(l).__name__ for l in inner.branches[0].layers])
-        model.save({str(tmp_path / 'again.keras')!r})  # a loaded rewrite saves again
-        again = keras.saving.load_model({str(tmp_path / 'again.keras')!r})
-        print(np.abs(np.asarray(again(np.load({str(tmp_path / 'x.npy')!r})))
-                     - np.load({str(tmp_path / 'y.npy')!r})).max())
     """)
-    process = fresh_python(code)
-    assert process.returncode == 0, process.stderr[-2000:]
     classes = f"{model.count_params()} PaddedConv2D PaddedDepthwiseConv2D " \
         "['Padding2D', 'Conv2D', 'ReLU']"
-    assert process.stdout.strip().splitlines()[-2:] == [classes, "0.0"]
-    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), _run(reflect, x))
+    assert inspected == classes
 
 
 @keras.saving.register_keras_serializable(package="reachtest")
@@ -648,25 +634,11 @@ def test_a_holder_with_an_incomplete_config_is_rebuilt_from_its_recorded_argumen
     assert holder.get_config()["layer_config"]["dilation"] == 2
 
     reflect = padrewrite.rewrite_model(model, "reflect").model
-    path = tmp_path / "r.keras"
-    reflect.save(path)
-    np.save(tmp_path / "x.npy", x)
-    code = textwrap.dedent(f"""
-        import numpy as np, keras, padrewrite
-        import test_reach_inside
-        model = keras.saving.load_model({str(path)!r})
-        np.save({str(tmp_path / 'y.npy')!r}, np.asarray(model(np.load({str(tmp_path / 'x.npy')!r}))))
+    inspected = _reloaded_in_fresh_process(reflect, x, tmp_path, """
         inner = model.get_layer("holder").layer.inner
         print(type(inner.conv).__name__, inner.conv.dilation_rate)
-        model.save({str(tmp_path / 'again.keras')!r})  # a loaded rewrite saves again
-        again = keras.saving.load_model({str(tmp_path / 'again.keras')!r})
-        print(np.abs(np.asarray(again(np.load({str(tmp_path / 'x.npy')!r})))
-                     - np.load({str(tmp_path / 'y.npy')!r})).max())
     """)
-    process = fresh_python(code)
-    assert process.returncode == 0, process.stderr[-2000:]
-    assert process.stdout.strip().splitlines()[-2:] == ["PaddedConv2D (2, 2)", "0.0"]
-    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), _run(reflect, x))
+    assert inspected == "PaddedConv2D (2, 2)"
 
 
 def test_a_holder_with_an_incomplete_config_and_no_recorded_arguments_is_skipped():
@@ -805,3 +777,30 @@ def test_hub_mit_encoder_blocks_rebuilt_from_recorded_arguments_cli_verify(tmp_p
     assert reflect.count_params() == model.count_params()
     classes = _fresh_process_reload(out, x, _flat_outputs(reflect, x), tmp_path)
     assert classes == "['PaddedDepthwiseConv2D', 'RewrittenLayer']"
+
+
+def _reloaded_in_fresh_process(model, x, tmp_path, inspect: str) -> str:
+    """Save `model`, load it in a fresh process (with only this module's layers
+    registered), run `inspect` there on the loaded `model`, save and load it once more;
+    assert both loaded copies compute what `model` computes on `x`. Returns the line
+    `inspect` printed."""
+    path = tmp_path / "r.keras"
+    model.save(path)
+    np.save(tmp_path / "x.npy", x)
+    code = textwrap.dedent(f"""
+        import numpy as np, keras, padrewrite
+        import test_reach_inside
+        model = keras.saving.load_model({str(path)!r})
+        np.save({str(tmp_path / 'y.npy')!r}, np.asarray(model(np.load({str(tmp_path / 'x.npy')!r}))))
+    """) + textwrap.dedent(inspect) + textwrap.dedent(f"""
+        model.save({str(tmp_path / 'again.keras')!r})  # a loaded rewrite saves again
+        again = keras.saving.load_model({str(tmp_path / 'again.keras')!r})
+        print(np.abs(np.asarray(again(np.load({str(tmp_path / 'x.npy')!r})))
+                     - np.load({str(tmp_path / 'y.npy')!r})).max())
+    """)
+    process = fresh_python(code)
+    assert process.returncode == 0, process.stderr[-2000:]
+    inspected, difference = process.stdout.strip().splitlines()[-2:]
+    assert difference == "0.0"
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), _run(model, x))
+    return inspected
